@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs every Debian package Bastion needs to build, run and test.
+# Idempotent: installs only what is missing, and never starts the services a
+# package would start on its own (Orthanc, PostgreSQL): tests start their own
+# on loopback.
+#
+# Usage: scripts/install-deps.sh [build|serve|test|bench]   (default: test)
+set -euo pipefail
+
+profile="${1:-test}"
+
+build_pkgs=(
+  build-essential cmake pkg-config
+  libdcmtk-dev libssl-dev libsodium-dev libsqlite3-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev  # the build includes the unit tests
+)
+test_pkgs=(
+  dcmtk            # storescu, echoscu, findscu, ... : real peers nobody here wrote
+  python3-pydicom  # its data/ folder is our real-world sample corpus
+  python3 openssl procps
+)
+bench_pkgs=(
+  libbenchmark-dev orthanc util-linux
+)
+
+wanted=("${build_pkgs[@]}")
+case "$profile" in
+  build) ;;
+  serve) wanted+=(dcmtk) ;;
+  test) wanted+=("${test_pkgs[@]}") ;;
+  bench) wanted+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|serve|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+# Keep packaged services (orthanc) from starting and listening on every
+# interface: a policy-rc.d that denies every start, only for this install.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  own_policy=1
+fi
+cleanup() { if [ "$own_policy" = 1 ]; then $sudo rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,314 @@
+#include "archive/archive.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "dicom/dicom.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/text.h"
+
+namespace bastion::archive {
+
+using security::Permission;
+using security::Principal;
+
+Status IncomingObject::Append(const void* data, std::size_t size) {
+  dataset_bytes_ += size;
+  if (over_limit_) return Status::Ok();
+  if (dataset_bytes_ > limit_) {
+    over_limit_ = true;
+    return Status::Ok();
+  }
+  return staged_->Append(data, size);
+}
+
+Archive::Archive(const Config& config, Dependencies deps)
+    : config_(config),
+      deps_(deps),
+      commit_([this](std::vector<index::InstanceRecord>& batch) { return CommitBatch(batch); }, 256) {}
+
+audit::Actor Archive::ActorOf(const Principal& who) {
+  return audit::Actor{std::string(who.KindName()), who.id, who.address};
+}
+
+void Archive::Audit(audit::AuditEvent event) {
+  Status s = deps_.audit->Append(std::move(event));
+  if (!s.ok()) spdlog::error("audit append failed: {}", s.ToString());
+}
+
+void Archive::RecordSecurityEvent(const std::string& type, const audit::Actor& actor, nlohmann::json details) {
+  Audit(audit::AuditEvent{type, false, actor, std::move(details)});
+}
+
+Admission Archive::AdmitAssociation(const security::AssociationRequest& req) {
+  Admission a;
+  a.decision = security::DecideAssociation(req, config_.dicom.ae_title, deps_.nodes->Snapshot());
+  a.principal.kind = security::PrincipalKind::kNode;
+  a.principal.id = req.calling_ae;
+  a.principal.address = req.peer.ToString();
+  if (a.decision.accept) a.principal.permissions = a.decision.node->permissions;
+  nlohmann::json details = {
+      {"called_ae", req.called_ae},
+      {"calling_ae", req.calling_ae},
+      {"transport", req.transport == security::Transport::kTls ? "tls" : "plain"},
+      {"decision", a.decision.accept ? "accepted" : "rejected"},
+      {"why", a.decision.why},
+  };
+  if (!req.peer_cert_sha256.empty()) details["client_cert_sha256"] = req.peer_cert_sha256;
+  if (a.decision.accept) details["permissions"] = a.principal.permissions.Names();
+  Audit(audit::AuditEvent{"association", a.decision.accept, ActorOf(a.principal), std::move(details)});
+  return a;
+}
+
+Result<std::unique_ptr<IncomingObject>> Archive::BeginStore(const Principal& who, const ClaimedIdentity& claimed) {
+  if (!who.May(Permission::kStore)) {
+    Status denied(Code::kPermissionDenied, "this principal may not store");
+    Audit(audit::AuditEvent{"instance.store", false, ActorOf(who),
+                            {{"sop_instance_uid", claimed.sop_instance_uid}, {"reason", denied.ToString()}}});
+    return denied;
+  }
+  BASTION_ASSIGN_OR_RETURN(auto staged, deps_.staging->Create());
+  auto object = std::unique_ptr<IncomingObject>(
+      new IncomingObject(std::move(staged), claimed, config_.storage.max_object_bytes));
+  // The stored file is our own file meta header followed by the dataset exactly as received.
+  if (dicom::IsValidUid(claimed.sop_instance_uid) && dicom::IsValidUid(claimed.sop_class_uid)) {
+    auto meta = dicom::BuildFileMeta(claimed.sop_class_uid, claimed.sop_instance_uid, claimed.transfer_syntax_uid);
+    if (meta.ok()) BASTION_RETURN_IF_ERROR(object->staged_->Append(meta->data(), meta->size()));
+  }
+  return object;
+}
+
+StoreResult Archive::Reject(const Principal& who, const ClaimedIdentity& claimed, Status why, std::uint64_t size) {
+  StoreResult r;
+  r.outcome = StoreOutcome::kRejected;
+  r.status = why;
+  r.sop_class_uid = claimed.sop_class_uid;
+  r.sop_instance_uid = claimed.sop_instance_uid;
+  spdlog::warn("store from {} {} refused: {}", who.KindName(), who.id, why.ToString());
+  Audit(audit::AuditEvent{"instance.store", false, ActorOf(who),
+                          {{"sop_instance_uid", claimed.sop_instance_uid},
+                           {"sop_class_uid", claimed.sop_class_uid},
+                           {"size", size},
+                           {"reason", why.ToString()}}});
+  return r;
+}
+
+namespace {
+
+Status Validate(const dicom::InstanceHeader& h, const ClaimedIdentity& claimed) {
+  auto need_uid = [](const std::string& uid, const char* name) {
+    if (uid.empty()) return Status(Code::kInvalidArgument, std::string(name) + " is missing");
+    if (!dicom::IsValidUid(uid)) return Status(Code::kInvalidArgument, std::string(name) + " is not a valid UID");
+    return Status::Ok();
+  };
+  BASTION_RETURN_IF_ERROR(need_uid(h.sop_class_uid, "SOP Class UID"));
+  BASTION_RETURN_IF_ERROR(need_uid(h.sop_instance_uid, "SOP Instance UID"));
+  BASTION_RETURN_IF_ERROR(need_uid(h.study_instance_uid, "Study Instance UID"));
+  BASTION_RETURN_IF_ERROR(need_uid(h.series_instance_uid, "Series Instance UID"));
+  if (!dicom::IsStorageSopClass(h.sop_class_uid))
+    return Status(Code::kUnsupported, "SOP Class " + h.sop_class_uid + " is not a storage SOP class we accept");
+  if (h.sop_instance_uid != claimed.sop_instance_uid)
+    return Status(Code::kInvalidArgument,
+                  "the dataset's SOP Instance UID differs from the one in the C-STORE request");
+  if (h.sop_class_uid != claimed.sop_class_uid)
+    return Status(Code::kInvalidArgument, "the dataset's SOP Class UID differs from the one in the C-STORE request");
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<Archive::CommitOutcome> Archive::CommitBatch(std::vector<index::InstanceRecord>& batch) {
+  // Every object of the batch is linked into the blob store; make those
+  // links durable before any catalog row points at them.
+  Status flushed = deps_.blobs->Flush();
+  if (!flushed.ok()) return std::vector<CommitOutcome>(batch.size(), flushed);
+  auto outcomes = deps_.catalog->InsertBatch(batch);
+  if (!outcomes.ok()) return std::vector<CommitOutcome>(batch.size(), outcomes.status());
+  std::vector<CommitOutcome> out;
+  out.reserve(batch.size());
+  for (auto& o : *outcomes) out.emplace_back(o);
+  return out;
+}
+
+StoreResult Archive::FinishStore(const Principal& who, std::unique_ptr<IncomingObject> object) {
+  const ClaimedIdentity& claimed = object->claimed_;
+  std::uint64_t size = object->dataset_bytes();
+  if (object->over_limit())
+    return Reject(who, claimed,
+                  Status(Code::kTooLarge, "object of " + std::to_string(size) + " bytes is over the limit of " +
+                                              std::to_string(config_.storage.max_object_bytes) + " bytes"),
+                  size);
+  if (!dicom::IsValidUid(claimed.sop_instance_uid) || !dicom::IsValidUid(claimed.sop_class_uid))
+    return Reject(who, claimed,
+                  Status(Code::kInvalidArgument, "the request's SOP Class/Instance UID is missing or malformed"),
+                  size);
+  if (size == 0) return Reject(who, claimed, Status(Code::kInvalidArgument, "empty dataset"), size);
+  blobs::StagedObject& staged = *object->staged_;
+  if (Status s = staged.Seal(); !s.ok()) return Reject(who, claimed, s, size);
+
+  auto header = dicom::ReadHeader(staged.path());
+  if (!header.ok()) return Reject(who, claimed, header.status(), size);
+  if (Status s = Validate(*header, claimed); !s.ok()) return Reject(who, claimed, s, size);
+
+  auto key = deps_.blobs->Put(staged);
+  if (!key.ok()) return Reject(who, claimed, key.status(), size);
+
+  index::InstanceRecord record;
+  record.header = std::move(*header);
+  record.blob_key = key->hex();
+  record.size_bytes = staged.size();
+  record.received_at = UtcTimestampNow();
+  record.source = who.id;
+  const dicom::InstanceHeader& h = record.header;
+  nlohmann::json details = {{"sop_instance_uid", h.sop_instance_uid}, {"sop_class_uid", h.sop_class_uid},
+                            {"study_instance_uid", h.study_instance_uid}, {"series_instance_uid", h.series_instance_uid},
+                            {"patient_id", h.patient_id}, {"transfer_syntax_uid", h.transfer_syntax_uid},
+                            {"size", record.size_bytes}, {"blob", record.blob_key}};
+
+  CommitOutcome committed = commit_.Submit(record);
+  StoreResult r;
+  r.sop_class_uid = claimed.sop_class_uid;
+  r.sop_instance_uid = claimed.sop_instance_uid;
+  if (!committed.ok()) {
+    // The object is stored but not indexed; start-up recovery indexes it.
+    return Reject(who, claimed, committed.status(), size);
+  }
+  switch (committed->result) {
+    case index::InsertResult::kInserted:
+      r.outcome = StoreOutcome::kStored;
+      details["outcome"] = "stored";
+      break;
+    case index::InsertResult::kDuplicate:
+      r.outcome = StoreOutcome::kDuplicate;
+      details["outcome"] = "duplicate";
+      break;
+    case index::InsertResult::kConflict: {
+      r.outcome = StoreOutcome::kConflict;
+      details["outcome"] = "conflict";
+      details["kept_blob"] = committed->existing_blob_key;
+      // The new bytes are not kept: remove them unless something else refers to them.
+      auto referenced = deps_.catalog->HasBlobKey(key->hex());
+      if (referenced.ok() && !*referenced) (void)deps_.blobs->Remove(*key);
+      if (config_.storage.on_conflict == ConflictPolicy::kReject) {
+        r.status = Status(Code::kConflict, "an instance with this SOP Instance UID and different content is "
+                                           "already stored; the first copy was kept");
+      } else {
+        r.warning = true;
+        r.status = Status(Code::kConflict, "an instance with this SOP Instance UID and different content was "
+                                           "already stored; the first copy was kept");
+      }
+      break;
+    }
+  }
+  Status audited = deps_.audit->Append(
+      audit::AuditEvent{"instance.store", r.outcome != StoreOutcome::kConflict || r.warning, ActorOf(who), details});
+  if (!audited.ok()) {
+    // Nothing is acknowledged that is not audited.
+    spdlog::error("audit append failed: {}", audited.ToString());
+    r.outcome = StoreOutcome::kRejected;
+    r.warning = false;
+    r.status = Status(Code::kIo, "the audit record could not be written");
+  }
+  return r;
+}
+
+StoreResult Archive::ImportFile(const Principal& who, const std::filesystem::path& file) {
+  ClaimedIdentity claimed;
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Reject(who, claimed, ErrnoStatus("open"), 0);
+  std::string head(65536, '\0');
+  ssize_t n = ::pread(fd.get(), head.data(), head.size(), 0);
+  if (n < 0) return Reject(who, claimed, ErrnoStatus("read"), 0);
+  head.resize(static_cast<std::size_t>(n));
+  auto layout = dicom::ParsePart10Layout(head);
+  if (!layout.ok()) return Reject(who, claimed, layout.status().Annotate("not a DICOM Part 10 file"), 0);
+  claimed.sop_class_uid = layout->sop_class_uid;
+  claimed.sop_instance_uid = layout->sop_instance_uid;
+  claimed.transfer_syntax_uid = layout->transfer_syntax_uid;
+  if (!dicom::IsAcceptedTransferSyntax(claimed.transfer_syntax_uid))
+    return Reject(who, claimed, Status(Code::kUnsupported, "transfer syntax " + claimed.transfer_syntax_uid +
+                                                               " is not one we store"),
+                  0);
+  auto object = BeginStore(who, claimed);
+  if (!object.ok()) {
+    StoreResult r;
+    r.status = object.status();
+    return r;
+  }
+  std::vector<char> buf(1 << 20);
+  off_t offset = static_cast<off_t>(layout->dataset_offset);
+  for (;;) {
+    ssize_t got = ::pread(fd.get(), buf.data(), buf.size(), offset);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return Reject(who, claimed, ErrnoStatus("read"), (*object)->dataset_bytes());
+    }
+    if (got == 0) break;
+    if (Status s = (*object)->Append(buf.data(), static_cast<std::size_t>(got)); !s.ok())
+      return Reject(who, claimed, s, (*object)->dataset_bytes());
+    offset += got;
+  }
+  return FinishStore(who, std::move(*object));
+}
+
+Result<RecoveryReport> Archive::Recover(bool full_scan) {
+  RecoveryReport report;
+  report.full_scan = full_scan;
+  BASTION_ASSIGN_OR_RETURN(report.staging_leftovers_removed, deps_.staging->RemoveLeftovers());
+  if (!full_scan) return report;
+
+  audit::Actor system{"system", "recovery", ""};
+  BASTION_RETURN_IF_ERROR(deps_.blobs->ForEach([&](const blobs::BlobKey& key) -> Status {
+    BASTION_ASSIGN_OR_RETURN(bool indexed, deps_.catalog->HasBlobKey(key.hex()));
+    if (indexed) return Status::Ok();
+    auto path = deps_.blobs->LocalPath(key);
+    if (!path) return Status::Ok();
+    auto header = dicom::ReadHeader(*path);
+    if (!header.ok()) {
+      spdlog::error("recovery: stored object {} cannot be parsed; left in place: {}", key.hex(),
+                    header.status().ToString());
+      return Status::Ok();
+    }
+    index::InstanceRecord record;
+    record.header = std::move(*header);
+    record.blob_key = key.hex();
+    std::error_code ec;
+    record.size_bytes = std::filesystem::file_size(*path, ec);
+    record.received_at = UtcTimestampNow();
+    record.source = "recovery";
+    std::vector<index::InstanceRecord> one{record};
+    auto outcomes = CommitBatch(one);
+    if (!outcomes[0].ok()) return outcomes[0].status();
+    if (outcomes[0]->result == index::InsertResult::kConflict) {
+      // A second copy that was never kept (keep-first): it was not acknowledged as stored.
+      BASTION_RETURN_IF_ERROR(deps_.blobs->Remove(key));
+      ++report.objects_removed;
+      return Status::Ok();
+    }
+    ++report.objects_reindexed;
+    const auto& h = record.header;
+    Audit(audit::AuditEvent{"instance.store", true, system,
+                            {{"sop_instance_uid", h.sop_instance_uid}, {"study_instance_uid", h.study_instance_uid},
+                             {"patient_id", h.patient_id}, {"blob", record.blob_key}, {"outcome", "reindexed"}}});
+    return Status::Ok();
+  }));
+  BASTION_RETURN_IF_ERROR(deps_.catalog->ForEachInstance([&](const std::string&, const std::string& key) -> Status {
+    auto k = blobs::BlobKey::FromHex(key);
+    if (!k) return Status::Ok();
+    BASTION_ASSIGN_OR_RETURN(bool exists, deps_.blobs->Exists(*k));
+    if (!exists) {
+      ++report.catalog_rows_missing_blob;
+      spdlog::error("recovery: catalog row points at missing object {}", key);
+    }
+    return Status::Ok();
+  }));
+  Audit(audit::AuditEvent{"recovery", report.catalog_rows_missing_blob == 0, system,
+                          {{"staging_leftovers_removed", report.staging_leftovers_removed},
+                           {"objects_reindexed", report.objects_reindexed},
+                           {"objects_removed", report.objects_removed},
+                           {"catalog_rows_missing_blob", report.catalog_rows_missing_blob}}});
+  return report;
+}
+
+}  // namespace bastion::archive

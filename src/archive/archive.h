@@ -1,0 +1,138 @@
+// The archive: the only door to PHI. Every front end (DIMSE, DICOMweb, CLI)
+// reaches stored objects and the catalog through here; every request is
+// checked against the principal's permissions and leaves an audit record.
+//
+// It also owns the ingest order that makes a success answer mean "durable"
+// (docs/architecture.md):
+//   1. bytes streamed into a staged file, hashed while written (IncomingObject)
+//   2. header parsed (stops before Pixel Data) and validated
+//   3. staged file fsync'd and linked into the blob store
+//   4. catalog rows committed (group commit; blob directories fsync'd first)
+//   5. audit record appended (group fsync)
+//   6. only then the outcome is returned, and the front end may answer success.
+//
+// Thread-safe: one Archive serves every association and request.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "audit/audit_log.h"
+#include "blobs/blob_store.h"
+#include "index/catalog.h"
+#include "security/association_policy.h"
+#include "security/nodes.h"
+#include "security/principal.h"
+#include "util/config.h"
+#include "util/group_commit.h"
+#include "util/status.h"
+
+namespace bastion::archive {
+
+// What the sender says it is sending (from the C-STORE command, or from the
+// file meta header of an imported file).
+struct ClaimedIdentity {
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string transfer_syntax_uid;
+};
+
+// An object being received. Append() never fails on size: past the limit the
+// bytes are counted and dropped, so the sender's stream can be drained and
+// answered with a clear refusal.
+class IncomingObject {
+ public:
+  Status Append(const void* data, std::size_t size);
+  std::uint64_t dataset_bytes() const { return dataset_bytes_; }
+  bool over_limit() const { return over_limit_; }
+
+ private:
+  friend class Archive;
+  IncomingObject(std::unique_ptr<blobs::StagedObject> staged, ClaimedIdentity claimed, std::uint64_t limit)
+      : staged_(std::move(staged)), claimed_(std::move(claimed)), limit_(limit) {}
+
+  std::unique_ptr<blobs::StagedObject> staged_;
+  ClaimedIdentity claimed_;
+  std::uint64_t limit_;
+  std::uint64_t dataset_bytes_ = 0;
+  bool over_limit_ = false;
+};
+
+enum class StoreOutcome {
+  kStored,     // new instance, durable
+  kDuplicate,  // identical bytes already held: success, nothing added
+  kConflict,   // same SOP Instance UID, different bytes: handled per [storage] on_conflict
+  kRejected,   // not stored; `status` says why
+};
+
+struct StoreResult {
+  StoreOutcome outcome = StoreOutcome::kRejected;
+  Status status;          // failure reason for kRejected (and kConflict under "reject")
+  bool warning = false;   // answer with a warning status (kConflict under "keep-first")
+  std::string sop_class_uid, sop_instance_uid;
+};
+
+struct RecoveryReport {
+  int staging_leftovers_removed = 0;
+  int objects_reindexed = 0;
+  int objects_removed = 0;         // unindexable or conflicting orphans
+  int catalog_rows_missing_blob = 0;
+  bool full_scan = false;
+};
+
+struct Admission {
+  security::AssociationDecision decision;
+  security::Principal principal;  // valid when decision.accept
+};
+
+class Archive {
+ public:
+  struct Dependencies {
+    index::Catalog* catalog;
+    blobs::BlobStore* blobs;
+    blobs::StagingArea* staging;
+    audit::AuditLog* audit;
+    security::NodeDirectory* nodes;
+  };
+  Archive(const Config& config, Dependencies deps);
+
+  // --- Associations (DIMSE) ---
+  // Decides and audits an association request.
+  Admission AdmitAssociation(const security::AssociationRequest& request);
+  // Audits a security event that is not a request for data (lockouts, aborted associations).
+  void RecordSecurityEvent(const std::string& type, const audit::Actor& actor, nlohmann::json details);
+
+  // --- Store ---
+  // Checks the principal may store, and opens a staged object for the bytes.
+  // The dataset bytes follow via IncomingObject::Append (no file meta).
+  Result<std::unique_ptr<IncomingObject>> BeginStore(const security::Principal& who, const ClaimedIdentity& claimed);
+  // Validates, stores durably, indexes and audits; see StoreResult.
+  StoreResult FinishStore(const security::Principal& who, std::unique_ptr<IncomingObject> object);
+  // Imports one Part 10 file through the same path.
+  StoreResult ImportFile(const security::Principal& who, const std::filesystem::path& file);
+
+  // --- Start-up ---
+  // Removes staging leftovers; after an unclean stop (full_scan) also indexes
+  // stored objects missing from the catalog and checks every catalog row has its object.
+  Result<RecoveryReport> Recover(bool full_scan);
+
+  index::Catalog& catalog() { return *deps_.catalog; }
+
+ private:
+  using CommitOutcome = Result<index::InsertOutcome>;
+
+  std::vector<CommitOutcome> CommitBatch(std::vector<index::InstanceRecord>& batch);
+  StoreResult Reject(const security::Principal& who, const ClaimedIdentity& claimed, Status why,
+                     std::uint64_t size);
+  void Audit(audit::AuditEvent event);
+  static audit::Actor ActorOf(const security::Principal& who);
+
+  const Config config_;
+  Dependencies deps_;
+  GroupCommit<index::InstanceRecord, CommitOutcome> commit_;
+};
+
+}  // namespace bastion::archive

@@ -1,0 +1,65 @@
+// The audit trail: an append-only, hash-chained log of every security
+// decision and every access to PHI. Format: docs/audit.md.
+//
+// Each record is one JSON line; its "hash" is SHA-256 over the previous
+// record's hash and the record's own canonical JSON, so editing, inserting or
+// deleting a record breaks the chain at that point (VerifyAuditLog finds it).
+//
+// PHI (patient names, IDs) may appear here and only here.
+//
+// Thread-safe, and safe for several processes sharing the file (serve and
+// the CLI): appends take an flock and continue the chain from the file's
+// actual tail. Append returns once the record is on disk.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace bastion::audit {
+
+struct Actor {
+  std::string kind;     // "node", "user", "token", "local-operator", "anonymous"
+  std::string id;       // AE title, user name, token id, OS user
+  std::string address;  // peer address, when there is one
+};
+
+struct AuditEvent {
+  std::string type;     // e.g. "association", "instance.store", "node.add"
+  bool success = true;
+  Actor actor;
+  nlohmann::json details = nlohmann::json::object();
+};
+
+class AuditLog {
+ public:
+  virtual ~AuditLog() = default;
+  // Durable on return. Concurrent callers share one fsync.
+  virtual Status Append(AuditEvent event) = 0;
+};
+
+// The log at `path` (created if missing).
+Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::filesystem::path& path);
+
+struct VerifyReport {
+  bool intact = true;
+  std::int64_t records = 0;
+  std::int64_t broken_line = 0;  // 1-based line where the chain first breaks
+  std::string reason;
+};
+
+Result<VerifyReport> VerifyAuditLog(const std::filesystem::path& path);
+
+// The hash of a record: SHA-256 over prev_hash, "\n", and the canonical JSON
+// of the record without its "hash" member. Exposed for tests and tools.
+std::string RecordHash(const nlohmann::json& record_without_hash);
+
+inline constexpr const char* kGenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
+
+}  // namespace bastion::audit

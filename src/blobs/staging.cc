@@ -1,0 +1,70 @@
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "blobs/blob_store.h"
+
+namespace bastion::blobs {
+
+std::optional<BlobKey> BlobKey::FromHex(std::string_view hex) {
+  if (!IsLowerHex(hex, 64)) return std::nullopt;
+  return BlobKey(std::string(hex));
+}
+
+BlobKey BlobKey::FromDigest(const Sha256Digest& digest) { return BlobKey(HexEncode(digest)); }
+
+StagedObject::~StagedObject() {
+  if (!consumed_) ::unlink(path_.c_str());
+}
+
+Status StagedObject::Append(const void* data, std::size_t size) {
+  if (sealed_) return Status(Code::kInternal, "append to a sealed staged object");
+  BASTION_RETURN_IF_ERROR(WriteAll(fd_.get(), data, size));
+  hash_.Update(data, size);
+  size_ += size;
+  return Status::Ok();
+}
+
+Status StagedObject::Seal() {
+  if (sealed_) return Status::Ok();
+  if (::fdatasync(fd_.get()) != 0) return ErrnoStatus("fdatasync staged object");
+  digest_ = hash_.Finish();
+  sealed_ = true;
+  return Status::Ok();
+}
+
+Status StagingArea::Prepare() {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return Status(Code::kIo, "create " + dir_.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<StagedObject>> StagingArea::Create() {
+  std::filesystem::path path = dir_ / (RandomHex(12) + ".part");
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoStatus("create staging file");
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    ::unlink(path.c_str());
+    return ErrnoStatus("lock staging file");
+  }
+  return std::unique_ptr<StagedObject>(new StagedObject(std::move(path), std::move(fd)));
+}
+
+Result<int> StagingArea::RemoveLeftovers() {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    if (!entry.is_regular_file()) continue;
+    UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) continue;
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a live writer holds it
+    if (::unlink(entry.path().c_str()) == 0) ++removed;
+  }
+  if (ec) return Status(Code::kIo, "list " + dir_.string() + ": " + ec.message());
+  return removed;
+}
+
+}  // namespace bastion::blobs

@@ -1,0 +1,195 @@
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/stack.h"
+#include "dimse/server.h"
+#include "security/association_policy.h"
+#include "security/pki.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/text.h"
+
+namespace bastion::cli {
+
+int Init(const std::filesystem::path& data, const InitOptions& options) {
+  if (!IsValidAeTitle(options.ae_title)) {
+    PrintError("--ae must be 1-16 printable characters without backslash");
+    return kExitUsage;
+  }
+  for (const auto& bind : {options.tls_bind, options.plain_bind}) {
+    if (!IpAddress::Parse(bind)) {
+      PrintError("bind address '" + bind + "' must be a numeric IP address");
+      return kExitUsage;
+    }
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(data, ec) && !(std::filesystem::is_directory(data, ec) && std::filesystem::is_empty(data, ec))) {
+    PrintError(data.string() + " already exists and is not empty; refusing to overwrite it. "
+                               "Choose a new directory, or use the existing one with: bastion serve --data " +
+               data.string());
+    return kExitFailed;
+  }
+  DataLayout layout(data);
+  // The data directory holds PHI and keys: only its owner may read it.
+  ::umask(077);
+  for (const auto& dir : {data, layout.root / "catalog", layout.blobs(), layout.staging(), layout.root / "audit",
+                          layout.tls()}) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      PrintError("cannot create " + dir.string() + ": " + ec.message());
+      return kExitFailed;
+    }
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  }
+
+  auto ca = security::CreateCertificateAuthority("Bastion local CA (" + options.ae_title + ")");
+  if (!ca.ok()) {
+    PrintError(ca.status().ToString());
+    return kExitFailed;
+  }
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::vector<std::string> dns = {"localhost"};
+  if (host[0] && std::string(host) != "localhost") dns.emplace_back(host);
+  std::vector<std::string> ips = {"127.0.0.1", "::1"};
+  for (const auto& bind : {options.tls_bind, options.plain_bind}) {
+    auto a = IpAddress::Parse(bind);
+    if (a && !a->IsUnspecified() && !a->IsLoopback()) ips.push_back(bind);
+  }
+  auto server = security::IssueCertificate(ca->certificate_pem, ca->private_key_pem, options.ae_title,
+                                           security::CertificateUse::kServer, ips, dns, 825);
+  if (!server.ok()) {
+    PrintError(server.status().ToString());
+    return kExitFailed;
+  }
+  struct File {
+    std::filesystem::path path;
+    std::string contents;
+    int mode;
+  };
+  std::vector<File> files = {
+      {ConfigPath(data), RenderConfig(options), 0600},
+      {layout.tls() / "ca.pem", ca->certificate_pem, 0644},
+      {layout.tls() / "ca-key.pem", ca->private_key_pem, 0600},
+      {layout.tls() / "server.pem", server->certificate_pem, 0644},
+      {layout.tls() / "server-key.pem", server->private_key_pem, 0600},
+  };
+  for (const auto& f : files) {
+    if (Status s = WriteFileAtomic(f.path, f.contents, f.mode); !s.ok()) {
+      PrintError(s.ToString());
+      return kExitFailed;
+    }
+  }
+  if (Status s = security::SaveNodes(security::NodesPath(data), {}); !s.ok()) {
+    PrintError(s.ToString());
+    return kExitFailed;
+  }
+  auto stack = OpenStack(data);
+  if (!stack.ok()) {
+    PrintError(stack.status().ToString());
+    return kExitFailed;
+  }
+  auto who = security::Principal::LocalOperator();
+  Status audited = stack->audit->Append(audit::AuditEvent{
+      "init", true, audit::Actor{"local-operator", who.id, ""},
+      {{"ae_title", options.ae_title}, {"ca_sha256", ca->sha256}, {"server_cert_sha256", server->sha256}}});
+  if (!audited.ok()) {
+    PrintError(audited.ToString());
+    return kExitFailed;
+  }
+  std::cout << "Created " << data.string() << ":\n"
+            << "  bastion.toml            configuration (AE title " << options.ae_title << ")\n"
+            << "  nodes.json              node registry: empty, nobody may associate yet\n"
+            << "  tls/ca.pem              local CA certificate, SHA-256 " << ca->sha256 << "\n"
+            << "  tls/server.pem          server certificate, SHA-256 " << server->sha256 << "\n"
+            << "  catalog/, blobs/, audit/\n"
+            << "DICOM over TLS will listen on " << options.tls_bind << ":" << options.tls_port
+            << ", plain DICOM on " << options.plain_bind << ":" << options.plain_port << ".\n"
+            << "Next: register a node (bastion node add --data " << data.string()
+            << " --ae AE --host ADDR --allow echo,store), then: bastion serve --data " << data.string() << "\n";
+  return kExitOk;
+}
+
+int Serve(const std::filesystem::path& data) {
+  // Signals are taken synchronously by this thread; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  DataLayout layout(data);
+  auto config = LoadConfig(data);
+  if (!config.ok()) {
+    PrintError(config.status().ToString());
+    return std::filesystem::exists(ConfigPath(data)) ? kExitInsecureConfig : kExitFailed;
+  }
+  InitLogging(config->log_level);
+  auto lock = FileLock::TryAcquire(layout.serve_lock());
+  if (!lock.ok()) {
+    PrintError("another `bastion serve` is already running on " + data.string());
+    return kExitFailed;
+  }
+  auto stack = OpenStack(data);
+  if (!stack.ok()) {
+    PrintError(stack.status().ToString());
+    return kExitFailed;
+  }
+  if (Status s = security::SelfCheck(stack->config, stack->nodes->Snapshot()); !s.ok()) {
+    PrintError("refusing to start: " + s.message());
+    return kExitInsecureConfig;
+  }
+
+  // A clean stop leaves a marker; without it, the last run died and the
+  // blob store is scanned for objects the catalog does not know.
+  std::error_code ec;
+  bool clean = std::filesystem::exists(layout.clean_marker(), ec);
+  if (clean) {
+    std::filesystem::remove(layout.clean_marker(), ec);
+    (void)FsyncDirectory(data);
+  }
+  auto report = stack->archive->Recover(!clean);
+  if (!report.ok()) {
+    PrintError("start-up recovery failed: " + report.status().ToString());
+    return kExitFailed;
+  }
+  if (!clean || report->staging_leftovers_removed > 0)
+    spdlog::info("recovery ({}): {} staging leftovers removed, {} objects re-indexed, {} removed, {} catalog rows "
+                 "without object",
+                 report->full_scan ? "full scan after an unclean stop" : "quick", report->staging_leftovers_removed,
+                 report->objects_reindexed, report->objects_removed, report->catalog_rows_missing_blob);
+
+  dimse::DicomServer server(stack->config, *stack->archive);
+  if (Status s = server.Start(); !s.ok()) {
+    PrintError("cannot start the DICOM listeners: " + s.ToString());
+    return kExitFailed;
+  }
+  spdlog::info("listening: {} (AE {})", server.DescribeListeners(), stack->config.dicom.ae_title);
+  std::cout << "ready: ae=" << stack->config.dicom.ae_title << " " << server.DescribeListeners() << std::endl;
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      Status s = stack->nodes->Reload();
+      if (s.ok()) spdlog::info("SIGHUP: node registry reloaded");
+      else spdlog::error("SIGHUP: node registry not reloaded: {}", s.ToString());
+      continue;
+    }
+    spdlog::info("signal {}: stopping", sig);
+    break;
+  }
+  server.Stop();
+  if (Status s = WriteFileAtomic(layout.clean_marker(), "", 0600); !s.ok())
+    spdlog::warn("could not mark the clean stop: {}", s.ToString());
+  spdlog::info("stopped");
+  return kExitOk;
+}
+
+}  // namespace bastion::cli

@@ -1,0 +1,285 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/stack.h"
+#include "security/association_policy.h"
+#include "security/nodes.h"
+#include "security/pki.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/text.h"
+
+namespace bastion::cli {
+namespace {
+
+audit::Actor Operator() {
+  auto who = security::Principal::LocalOperator();
+  return audit::Actor{"local-operator", who.id, ""};
+}
+
+// Node registry changes: read-modify-write under the registry lock, checked
+// against the self-check, saved atomically, and audited.
+int ChangeNodes(const std::filesystem::path& data, const std::string& what,
+                const std::function<Status(std::vector<security::Node>&)>& change, nlohmann::json details) {
+  auto stack = OpenStack(data);
+  if (!stack.ok()) {
+    PrintError(stack.status().ToString());
+    return kExitFailed;
+  }
+  auto lock = FileLock::Acquire(security::NodesLockPath(data));
+  if (!lock.ok()) {
+    PrintError(lock.status().ToString());
+    return kExitFailed;
+  }
+  auto nodes = security::LoadNodes(security::NodesPath(data));
+  if (!nodes.ok()) {
+    PrintError(nodes.status().ToString());
+    return kExitFailed;
+  }
+  if (Status s = change(*nodes); !s.ok()) {
+    PrintError(s.message());
+    return s.code() == Code::kInvalidArgument ? kExitUsage : kExitFailed;
+  }
+  if (Status s = security::SelfCheck(stack->config, *nodes); !s.ok()) {
+    PrintError("refused, the registry would become unsafe: " + s.message());
+    return kExitInsecureConfig;
+  }
+  if (Status s = security::SaveNodes(security::NodesPath(data), *nodes); !s.ok()) {
+    PrintError(s.ToString());
+    return kExitFailed;
+  }
+  if (Status s = stack->audit->Append(audit::AuditEvent{what, true, Operator(), std::move(details)}); !s.ok()) {
+    PrintError(s.ToString());
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int NodeAdd(const std::filesystem::path& data, const NodeAddOptions& o) {
+  security::Node node;
+  node.ae_title = std::string(Trim(o.ae));
+  for (const auto& h : Split(o.hosts, ',')) {
+    auto range = IpRange::Parse(h);
+    if (!range) {
+      PrintError("--host '" + h + "' is not an IP address or CIDR range (host names are not accepted: "
+                 "DNS is not an authentication)");
+      return kExitUsage;
+    }
+    node.hosts.push_back(*range);
+  }
+  node.port = o.port;
+  if (!o.tls_cert_sha256.empty()) {
+    auto fp = security::NormalizeFingerprint(o.tls_cert_sha256);
+    if (!fp) {
+      PrintError("--tls-cert-sha256 must be a SHA-256 fingerprint: 64 hex digits, colons allowed");
+      return kExitUsage;
+    }
+    node.tls_cert_sha256 = *fp;
+  }
+  node.tls_only = o.tls_only || !node.tls_cert_sha256.empty();
+  std::string bad;
+  auto perms = security::PermissionSet::Parse(o.allow, &bad);
+  if (!perms) {
+    PrintError("--allow: unknown service '" + bad + "' (use echo,store,find,move,get)");
+    return kExitUsage;
+  }
+  node.permissions = *perms;
+  if (Status s = security::ValidateNode(node); !s.ok()) {
+    PrintError(s.message());
+    return kExitUsage;
+  }
+  nlohmann::json hosts = nlohmann::json::array();
+  for (const auto& h : node.hosts) hosts.push_back(h.ToString());
+  int rc = ChangeNodes(
+      data, "node.add",
+      [&](std::vector<security::Node>& nodes) {
+        for (const auto& n : nodes)
+          if (n.ae_title == node.ae_title)
+            return Status(Code::kAlreadyExists,
+                          "a node with AE title " + node.ae_title + " is already registered; remove it first");
+        nodes.push_back(node);
+        return Status::Ok();
+      },
+      {{"ae_title", node.ae_title}, {"hosts", hosts}, {"port", node.port}, {"tls_only", node.tls_only},
+       {"tls_cert_sha256", node.tls_cert_sha256}, {"allow", node.permissions.Names()}});
+  if (rc == kExitOk)
+    std::cout << "registered node " << node.ae_title << " (" << node.permissions.ToString() << ")"
+              << (node.tls_only ? ", TLS only" : "") << "\n";
+  return rc;
+}
+
+int NodeRemove(const std::filesystem::path& data, const std::string& ae) {
+  std::string title(Trim(ae));
+  int rc = ChangeNodes(
+      data, "node.remove",
+      [&](std::vector<security::Node>& nodes) {
+        auto n = std::erase_if(nodes, [&](const security::Node& x) { return x.ae_title == title; });
+        if (n == 0) return Status(Code::kNotFound, "no node with AE title " + title + " is registered");
+        return Status::Ok();
+      },
+      {{"ae_title", title}});
+  if (rc == kExitOk) std::cout << "removed node " << title << "\n";
+  return rc;
+}
+
+int NodeList(const std::filesystem::path& data, bool json) {
+  auto nodes = security::LoadNodes(security::NodesPath(data));
+  if (!nodes.ok()) {
+    PrintError(nodes.status().ToString());
+    return kExitFailed;
+  }
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& n : *nodes) {
+      nlohmann::json hosts = nlohmann::json::array();
+      for (const auto& h : n.hosts) hosts.push_back(h.ToString());
+      out.push_back({{"ae_title", n.ae_title}, {"hosts", hosts}, {"port", n.port}, {"tls_only", n.tls_only},
+                     {"tls_cert_sha256", n.tls_cert_sha256}, {"allow", n.permissions.Names()}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (nodes->empty()) {
+    std::cout << "no nodes registered: nobody may associate\n";
+    return kExitOk;
+  }
+  std::cout << std::left << std::setw(17) << "AE" << std::setw(32) << "HOSTS" << std::setw(7) << "PORT"
+            << std::setw(10) << "TRANSPORT" << "ALLOW\n";
+  for (const auto& n : *nodes) {
+    std::string hosts;
+    for (const auto& h : n.hosts) hosts += (hosts.empty() ? "" : ",") + h.ToString();
+    std::string transport = !n.tls_cert_sha256.empty() ? "tls+pin" : n.tls_only ? "tls" : "tls,plain";
+    std::cout << std::left << std::setw(17) << n.ae_title << std::setw(32) << hosts << std::setw(7)
+              << (n.port ? std::to_string(n.port) : "-") << std::setw(10) << transport << n.permissions.ToString()
+              << "\n";
+  }
+  return kExitOk;
+}
+
+int NodeCert(const std::filesystem::path& data, const std::string& ae, const std::filesystem::path& out) {
+  std::string title(Trim(ae));
+  auto stack = OpenStack(data);
+  if (!stack.ok()) {
+    PrintError(stack.status().ToString());
+    return kExitFailed;
+  }
+  if (!stack->nodes->Find(title)) {
+    PrintError("no node with AE title " + title + " is registered; register it first with bastion node add");
+    return kExitFailed;
+  }
+  DataLayout layout(data);
+  auto ca_cert = ReadFile(layout.tls() / "ca.pem", 1 << 20);
+  auto ca_key = ReadFile(layout.tls() / "ca-key.pem", 1 << 20);
+  if (!ca_cert.ok() || !ca_key.ok()) {
+    PrintError("the local CA (tls/ca.pem, tls/ca-key.pem) is not readable; sites with their own PKI issue node "
+               "certificates there");
+    return kExitFailed;
+  }
+  auto cert = security::IssueCertificate(*ca_cert, *ca_key, title, security::CertificateUse::kClient, {}, {}, 825);
+  if (!cert.ok()) {
+    PrintError(cert.status().ToString());
+    return kExitFailed;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) {
+    PrintError("cannot create " + out.string() + ": " + ec.message());
+    return kExitFailed;
+  }
+  for (const auto& [name, contents, mode] : {std::tuple{"key.pem", cert->private_key_pem, 0600},
+                                             std::tuple{"cert.pem", cert->certificate_pem, 0644},
+                                             std::tuple{"ca.pem", *ca_cert, 0644}}) {
+    if (Status s = WriteFileAtomic(out / name, contents, mode); !s.ok()) {
+      PrintError(s.ToString());
+      return kExitFailed;
+    }
+  }
+  if (Status s = stack->audit->Append(audit::AuditEvent{"node.cert", true, Operator(),
+                                                        {{"ae_title", title}, {"cert_sha256", cert->sha256}}});
+      !s.ok()) {
+    PrintError(s.ToString());
+    return kExitFailed;
+  }
+  std::cout << "wrote " << (out / "key.pem").string() << ", cert.pem, ca.pem for node " << title << "\n"
+            << "certificate SHA-256: " << cert->sha256 << "\n"
+            << "use with DCMTK: +tls " << (out / "key.pem").string() << " " << (out / "cert.pem").string()
+            << " +cf " << (out / "ca.pem").string() << "\n";
+  return kExitOk;
+}
+
+int Import(const std::filesystem::path& data, const std::vector<std::filesystem::path>& paths) {
+  InitLogging("error");
+  auto stack = OpenStack(data);
+  if (!stack.ok()) {
+    PrintError(stack.status().ToString());
+    return kExitFailed;
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) {
+      for (auto it = std::filesystem::recursive_directory_iterator(p, ec);
+           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_regular_file()) files.push_back(it->path());
+    } else if (std::filesystem::is_regular_file(p, ec)) {
+      files.push_back(p);
+    } else {
+      PrintError(p.string() + " is not a file or folder");
+      return kExitUsage;
+    }
+  }
+  std::sort(files.begin(), files.end());
+  auto who = security::Principal::LocalOperator();
+  bool tty = ::isatty(STDERR_FILENO);
+  int stored = 0, duplicates = 0, conflicts = 0;
+  std::vector<std::pair<std::string, std::string>> rejected;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    auto r = stack->archive->ImportFile(who, files[i]);
+    switch (r.outcome) {
+      case archive::StoreOutcome::kStored: ++stored; break;
+      case archive::StoreOutcome::kDuplicate: ++duplicates; break;
+      case archive::StoreOutcome::kConflict:
+        if (r.warning) ++conflicts;
+        else rejected.emplace_back(files[i].string(), r.status.message());
+        break;
+      case archive::StoreOutcome::kRejected: rejected.emplace_back(files[i].string(), r.status.message()); break;
+    }
+    if (tty) {
+      int width = 30;
+      int filled = static_cast<int>((i + 1) * width / files.size());
+      std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] " << (i + 1) << "/"
+                << files.size() << std::flush;
+    }
+  }
+  if (tty && !files.empty()) std::cerr << "\n";
+  std::cout << "stored " << stored << ", duplicates " << duplicates << ", rejected " << rejected.size();
+  if (conflicts) std::cout << ", conflicts " << conflicts << " (different content under a known SOP Instance UID; first copy kept)";
+  std::cout << "\n";
+  for (const auto& [file, why] : rejected) std::cout << "rejected " << file << ": " << why << "\n";
+  return rejected.empty() ? kExitOk : kExitPartial;
+}
+
+int AuditVerify(const std::filesystem::path& data) {
+  DataLayout layout(data);
+  auto report = audit::VerifyAuditLog(layout.audit());
+  if (!report.ok()) {
+    PrintError(report.status().ToString());
+    return kExitFailed;
+  }
+  if (report->intact) {
+    std::cout << "audit chain intact: " << report->records << " records\n";
+    return kExitOk;
+  }
+  std::cout << "audit chain BROKEN at line " << report->broken_line << " (after " << report->records
+            << " good records): " << report->reason << "\n";
+  return kExitAuditBroken;
+}
+
+}  // namespace bastion::cli

@@ -1,0 +1,30 @@
+#include "cli/stack.h"
+
+#include <iostream>
+
+namespace bastion::cli {
+
+void PrintError(const std::string& message) { std::cerr << "bastion: error: " << message << "\n"; }
+
+Result<Stack> OpenStack(const std::filesystem::path& data) {
+  std::error_code ec;
+  if (!std::filesystem::exists(ConfigPath(data), ec))
+    return Status(Code::kNotFound, data.string() + " is not a Bastion data directory (no bastion.toml); "
+                                                   "create one with: bastion init --data " + data.string());
+  DataLayout layout(data);
+  Stack s;
+  BASTION_ASSIGN_OR_RETURN(s.config, LoadConfig(data));
+  BASTION_ASSIGN_OR_RETURN(s.catalog, index::OpenSqliteCatalog(layout.catalog()));
+  s.blobs = blobs::OpenLocalBlobStore(layout.blobs());
+  s.staging = std::make_unique<blobs::StagingArea>(layout.staging());
+  BASTION_RETURN_IF_ERROR(s.staging->Prepare());
+  BASTION_ASSIGN_OR_RETURN(s.audit, audit::OpenAuditLog(layout.audit()));
+  s.nodes = std::make_unique<security::NodeDirectory>(security::NodesPath(data));
+  BASTION_RETURN_IF_ERROR(s.nodes->Reload());
+  s.archive = std::make_unique<archive::Archive>(
+      s.config, archive::Archive::Dependencies{s.catalog.get(), s.blobs.get(), s.staging.get(), s.audit.get(),
+                                               s.nodes.get()});
+  return s;
+}
+
+}  // namespace bastion::cli

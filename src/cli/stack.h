@@ -1,0 +1,44 @@
+// Opens the storage and access layers over a data directory, wired into an
+// Archive: what `serve` and `import` share. Data directory layout: docs/cli.md.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "archive/archive.h"
+#include "audit/audit_log.h"
+#include "blobs/blob_store.h"
+#include "index/catalog.h"
+#include "security/nodes.h"
+#include "util/config.h"
+
+namespace bastion::cli {
+
+struct DataLayout {
+  explicit DataLayout(std::filesystem::path root) : root(std::move(root)) {}
+  std::filesystem::path root;
+  std::filesystem::path catalog() const { return root / "catalog" / "catalog.db"; }
+  std::filesystem::path blobs() const { return root / "blobs"; }
+  std::filesystem::path staging() const { return root / "blobs" / "staging"; }
+  std::filesystem::path audit() const { return root / "audit" / "audit.log"; }
+  std::filesystem::path tls() const { return root / "tls"; }
+  std::filesystem::path serve_lock() const { return root / ".serve.lock"; }
+  std::filesystem::path clean_marker() const { return root / ".clean-shutdown"; }
+};
+
+struct Stack {
+  Config config;
+  std::unique_ptr<index::Catalog> catalog;
+  std::unique_ptr<blobs::BlobStore> blobs;
+  std::unique_ptr<blobs::StagingArea> staging;
+  std::unique_ptr<audit::AuditLog> audit;
+  std::unique_ptr<security::NodeDirectory> nodes;
+  std::unique_ptr<archive::Archive> archive;
+};
+
+Result<Stack> OpenStack(const std::filesystem::path& data);
+
+// Prints "bastion: error: ..." on stderr.
+void PrintError(const std::string& message);
+
+}  // namespace bastion::cli

@@ -1,0 +1,518 @@
+#include "dimse/server.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcostrma.h>
+#include <dcmtk/dcmnet/assoc.h>
+#include <dcmtk/dcmnet/dcmtrans.h>
+#include <dcmtk/dcmnet/dimse.h>
+#include <dcmtk/dcmnet/diutil.h>
+#include <dcmtk/dcmnet/dul.h>
+#include <dcmtk/dcmtls/tlslayer.h>
+#include <dcmtk/oflog/oflog.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "dicom/dicom.h"
+#include "security/pki.h"
+#include "util/log.h"
+#include "util/text.h"
+
+namespace bastion::dimse {
+namespace {
+
+using security::Transport;
+
+// DCMTK takes an already-connected socket only through the process-wide
+// dcmExternalSocketHandle, read once at the start of ASC_receiveAssociation.
+// This gate serialises that window; the per-connection transport layer below
+// releases it as soon as DCMTK has taken the socket, so the (possibly slow)
+// TLS handshake and A-ASSOCIATE-RQ read run in parallel across connections.
+std::mutex g_socket_handoff;
+
+class HandoffLayer final : public DcmTransportLayer {
+ public:
+  HandoffLayer(std::unique_lock<std::mutex>* gate, DcmTLSTransportLayer* tls) : gate_(gate), tls_(tls) {}
+  DcmTransportConnection* createConnection(DcmNativeSocketType sock, OFBool useSecureLayer) override {
+    Release();
+    if (useSecureLayer) return tls_ ? tls_->createConnection(sock, OFTrue) : nullptr;
+    return new DcmTCPConnection(sock);
+  }
+  void Release() {
+    if (gate_->owns_lock()) {
+      dcmExternalSocketHandle.set(-1);
+      gate_->unlock();
+    }
+  }
+
+ private:
+  std::unique_lock<std::mutex>* gate_;
+  DcmTLSTransportLayer* tls_;
+};
+
+// Streams a C-STORE dataset from DCMTK straight into the archive's staged object.
+class IncomingConsumer final : public DcmConsumer {
+ public:
+  IncomingConsumer(archive::IncomingObject& object, std::uint64_t abort_after)
+      : object_(object), abort_after_(abort_after) {}
+  OFBool good() const override { return status_.good(); }
+  OFCondition status() const override { return status_; }
+  OFBool isFlushed() const override { return OFTrue; }
+  offile_off_t avail() const override { return 1 << 30; }
+  offile_off_t write(const void* buf, offile_off_t len) override {
+    if (status_.bad()) return 0;
+    Status s = object_.Append(buf, static_cast<std::size_t>(len));
+    if (!s.ok()) {
+      error_ = s.ToString();
+      status_ = EC_InvalidStream;
+      return 0;
+    }
+    // Past the size limit bytes are dropped; far past it we stop listening.
+    if (object_.dataset_bytes() > abort_after_) {
+      error_ = "object far over the size limit";
+      status_ = EC_InvalidStream;
+      return 0;
+    }
+    return len;
+  }
+  void flush() override {}
+  const std::string& error() const { return error_; }
+
+ private:
+  archive::IncomingObject& object_;
+  std::uint64_t abort_after_;
+  OFCondition status_ = EC_Normal;
+  std::string error_;
+};
+
+struct ConsumerHolder {
+  IncomingConsumer consumer;
+};
+
+class IncomingStream final : private ConsumerHolder, public DcmOutputStream {
+ public:
+  IncomingStream(archive::IncomingObject& object, std::uint64_t abort_after)
+      : ConsumerHolder{IncomingConsumer(object, abort_after)}, DcmOutputStream(&consumer) {}
+  const std::string& error() const { return consumer.error(); }
+};
+
+std::string AeFromParams(const char* ae) { return std::string(Trim(ae ? ae : "")); }
+
+std::uint16_t DimseStatusFor(const archive::StoreResult& r) {
+  switch (r.outcome) {
+    case archive::StoreOutcome::kStored:
+    case archive::StoreOutcome::kDuplicate:
+      return STATUS_Success;
+    case archive::StoreOutcome::kConflict:
+      // Warning "Elements Discarded": the received copy was discarded, the first kept.
+      return r.warning ? 0xB006 : InfoFor(Code::kConflict).dimse_status;
+    case archive::StoreOutcome::kRejected:
+      return InfoFor(r.status.code()).dimse_status;
+  }
+  return 0x0110;
+}
+
+Status BindListener(const Endpoint& ep, UniqueFd& out) {
+  int family = ep.address.v6 ? AF_INET6 : AF_INET;
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoStatus("socket");
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (ep.address.v6) {
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(ep.port);
+    std::memcpy(&sa->sin6_addr, ep.address.bytes.data(), 16);
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(ep.port);
+    std::memcpy(&sa->sin_addr, ep.address.bytes.data(), 4);
+    len = sizeof(sockaddr_in);
+  }
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
+    return ErrnoStatus("bind " + ep.ToString()).Annotate("is another server using the port?");
+  if (::listen(fd.get(), 128) != 0) return ErrnoStatus("listen " + ep.ToString());
+  out = std::move(fd);
+  return Status::Ok();
+}
+
+}  // namespace
+
+DicomServer::DicomServer(const Config& config, archive::Archive& archive)
+    : config_(config), archive_(archive), throttle_(config.dicom.throttle) {}
+
+DicomServer::~DicomServer() { Stop(); }
+
+Status DicomServer::Start() {
+  // DCMTK's own log goes to stderr; keep it to errors (its debug output would show datasets).
+  OFLog::configure(OFLogger::ERROR_LOG_LEVEL);
+  dcmDisableGethostbyaddr.set(OFTrue);  // we use numeric addresses only
+
+  if (!config_.dicom.tls_listen.empty()) {
+    tls_ = std::make_unique<DcmTLSTransportLayer>(NET_ACCEPTOR, nullptr, OFTrue);
+    auto check = [](OFCondition c, const std::string& what) {
+      return c.good() ? Status::Ok() : Status(Code::kInvalidArgument, what + ": " + c.text());
+    };
+    BASTION_RETURN_IF_ERROR(check(tls_->setTLSProfile(TSP_Profile_BCP195_ND), "TLS profile"));
+    BASTION_RETURN_IF_ERROR(check(tls_->activateCipherSuites(), "TLS cipher suites"));
+    BASTION_RETURN_IF_ERROR(check(tls_->setPrivateKeyFile(config_.tls.private_key.c_str(), DCF_Filetype_PEM),
+                                  "TLS private key " + config_.tls.private_key.string()));
+    BASTION_RETURN_IF_ERROR(check(tls_->setCertificateFile(config_.tls.certificate.c_str(), DCF_Filetype_PEM),
+                                  "TLS certificate " + config_.tls.certificate.string()));
+    if (!tls_->checkPrivateKeyMatchesCertificate())
+      return Status(Code::kInvalidArgument, "the TLS private key does not match the certificate");
+    BASTION_RETURN_IF_ERROR(check(tls_->addTrustedCertificateFile(config_.tls.client_ca.c_str(), DCF_Filetype_PEM),
+                                  "TLS client CA " + config_.tls.client_ca.string()));
+    tls_->setCertificateVerification(DCV_requireCertificate);
+  }
+
+  for (const auto& ep : config_.dicom.tls_listen) {
+    Listener l{ep, Transport::kTls, {}};
+    BASTION_RETURN_IF_ERROR(BindListener(ep, l.fd));
+    listeners_.push_back(std::move(l));
+  }
+  for (const auto& ep : config_.dicom.plain_listen) {
+    Listener l{ep, Transport::kPlain, {}};
+    BASTION_RETURN_IF_ERROR(BindListener(ep, l.fd));
+    listeners_.push_back(std::move(l));
+  }
+  wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_.valid()) return ErrnoStatus("eventfd");
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+  return Status::Ok();
+}
+
+std::string DicomServer::DescribeListeners() const {
+  std::string out;
+  for (const auto& l : listeners_) {
+    if (!out.empty()) out += ' ';
+    out += (l.transport == Transport::kTls ? "dicom-tls=" : "dicom=") + l.endpoint.ToString();
+  }
+  return out;
+}
+
+void DicomServer::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (wake_.valid()) {
+    std::uint64_t one = 1;
+    (void)::write(wake_.get(), &one, sizeof one);
+  }
+  if (acceptor_.joinable()) acceptor_.join();
+  listeners_.clear();
+  std::unique_lock lock(mu_);
+  // Associations notice stopping_ within a second once idle.
+  idle_cv_.wait_for(lock, std::chrono::seconds(config_.dicom.dimse_timeout_seconds + 5),
+                    [this] { return connections_ == 0; });
+  if (connections_ != 0) spdlog::warn("{} associations still open at shutdown", connections_);
+}
+
+void DicomServer::AcceptLoop() {
+  std::vector<pollfd> fds;
+  for (const auto& l : listeners_) fds.push_back({l.fd.get(), POLLIN, 0});
+  fds.push_back({wake_.get(), POLLIN, 0});
+  while (!stopping_) {
+    int n = ::poll(fds.data(), fds.size(), -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("poll failed: {}", std::strerror(errno));
+      return;
+    }
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+      if (!(fds[i].revents & POLLIN)) continue;
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      int fd = ::accept4(listeners_[i].fd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      // Nagle off on our side whatever TCP_NODELAY says in the environment:
+      // with it on, every DIMSE exchange waits ~40 ms for a delayed ACK.
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+      auto peer = IpAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+      if (!peer) {
+        ::close(fd);
+        continue;
+      }
+      if (throttle_.Check(*peer).refuse) {
+        ::close(fd);  // locked out: not even an A-ASSOCIATE-RJ
+        continue;
+      }
+      {
+        std::lock_guard lock(mu_);
+        // Connections beyond the association limit (plus a margin for the
+        // ones about to be told "local limit exceeded") are closed at once.
+        if (connections_ >= config_.dicom.max_associations + 8) {
+          ::close(fd);
+          continue;
+        }
+        ++connections_;
+      }
+      Transport transport = listeners_[i].transport;
+      std::thread([this, fd, p = *peer, transport] {
+        HandleConnection(fd, p, transport);
+        std::lock_guard lock(mu_);
+        --connections_;
+        idle_cv_.notify_all();
+      }).detach();
+    }
+  }
+}
+
+bool DicomServer::EnterAssociation(const std::string& ae) {
+  std::lock_guard lock(mu_);
+  if (associations_ >= config_.dicom.max_associations) return false;
+  if (per_node_[ae] >= config_.dicom.max_associations_per_node) return false;
+  ++associations_;
+  ++per_node_[ae];
+  return true;
+}
+
+void DicomServer::LeaveAssociation(const std::string& ae) {
+  std::lock_guard lock(mu_);
+  --associations_;
+  if (--per_node_[ae] <= 0) per_node_.erase(ae);
+}
+
+void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) {
+  const int acse_timeout = config_.dicom.acse_timeout_seconds;
+  T_ASC_Network* net = nullptr;
+  T_ASC_Association* assoc = nullptr;
+  std::unique_lock<std::mutex> gate(g_socket_handoff);
+  HandoffLayer layer(&gate, tls_.get());
+  dcmExternalSocketHandle.set(fd);
+  OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, acse_timeout, &net);
+  if (cond.good()) cond = ASC_setTransportLayer(net, &layer, 0);
+  if (cond.good()) {
+    cond = ASC_receiveAssociation(net, &assoc, config_.dicom.max_pdu_bytes, nullptr, nullptr,
+                                  transport == Transport::kTls ? OFTrue : OFFalse, DUL_BLOCK, acse_timeout);
+  } else {
+    ::close(fd);
+  }
+  layer.Release();
+
+  audit::Actor actor{"node", "", peer.ToString()};
+  auto cleanup = [&] {
+    if (assoc) {
+      ASC_dropSCPAssociation(assoc);
+      ASC_destroyAssociation(&assoc);
+    }
+    if (net) ASC_dropNetwork(&net);
+  };
+  if (cond.bad()) {
+    // Garbage, a port scan, or a failed TLS handshake (no or untrusted client certificate).
+    std::string why = cond.text();
+    spdlog::info("association attempt from {} over {} failed before negotiation: {}", peer.ToString(),
+                 transport == Transport::kTls ? "TLS" : "plain TCP", why);
+    archive_.RecordSecurityEvent("association", actor,
+                                 {{"transport", transport == Transport::kTls ? "tls" : "plain"},
+                                  {"decision", "rejected"},
+                                  {"why", "no valid association request: " + why}});
+    throttle_.RecordFailure(peer);
+    cleanup();
+    return;
+  }
+
+  T_ASC_Parameters* params = assoc->params;
+  security::AssociationRequest req;
+  req.called_ae = AeFromParams(params->DULparams.calledAPTitle);
+  req.calling_ae = AeFromParams(params->DULparams.callingAPTitle);
+  req.peer = peer;
+  req.transport = transport;
+  if (transport == Transport::kTls) {
+    unsigned long len = ASC_getPeerCertificateLength(assoc);
+    if (len > 0 && len < (1u << 20)) {
+      std::vector<unsigned char> der(len);
+      ASC_getPeerCertificate(assoc, der.data(), len);
+      req.peer_cert_sha256 = security::DerFingerprint(der.data(), der.size());
+    }
+  }
+
+  char context_name[128] = {};
+  ASC_getApplicationContextName(params, context_name, sizeof context_name);
+  if (std::string(Trim(context_name)) != UID_StandardApplicationContext) {
+    T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                               ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED};
+    ASC_rejectAssociation(assoc, &rej);
+    archive_.RecordSecurityEvent("association", actor, {{"decision", "rejected"}, {"why", "unknown application context"}});
+    cleanup();
+    return;
+  }
+
+  archive::Admission admission = archive_.AdmitAssociation(req);
+  if (!admission.decision.accept) {
+    spdlog::info("association from {} (calling {}, called {}) rejected: {}", peer.ToString(), req.calling_ae,
+                 req.called_ae, admission.decision.why);
+    auto delay = throttle_.RecordFailure(peer);
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);  // rate limiting of guessers, by design
+    T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                               admission.decision.reason == security::RejectReason::kCalledAeNotRecognized
+                                   ? ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED
+                                   : ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
+    ASC_rejectAssociation(assoc, &rej);
+    cleanup();
+    return;
+  }
+  const security::Principal& principal = admission.principal;
+  if (!EnterAssociation(req.calling_ae)) {
+    spdlog::warn("association from {} ({}) refused: association limit reached", peer.ToString(), req.calling_ae);
+    T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+                               ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED};
+    ASC_rejectAssociation(assoc, &rej);
+    archive_.RecordSecurityEvent("association", audit::Actor{"node", req.calling_ae, peer.ToString()},
+                                 {{"decision", "rejected"}, {"why", "association limit reached"}});
+    cleanup();
+    return;
+  }
+
+  // Presentation contexts: only the services this node is allowed; for each,
+  // the first transfer syntax the requester proposed that we store as received.
+  int accepted = 0;
+  for (int i = 0; i < ASC_countPresentationContexts(params); ++i) {
+    T_ASC_PresentationContext pc;
+    if (ASC_getPresentationContext(params, i, &pc).bad()) continue;
+    std::string abstract = pc.abstractSyntax;
+    bool allowed = (abstract == dicom::kVerificationSopClass && principal.May(security::Permission::kEcho)) ||
+                   (dicom::IsStorageSopClass(abstract) && principal.May(security::Permission::kStore));
+    if (!allowed) {
+      ASC_refusePresentationContext(params, pc.presentationContextID, ASC_P_ABSTRACTSYNTAXNOTSUPPORTED);
+      continue;
+    }
+    const char* chosen = nullptr;
+    for (int t = 0; t < pc.transferSyntaxCount && !chosen; ++t)
+      if (dicom::IsAcceptedTransferSyntax(pc.proposedTransferSyntaxes[t])) chosen = pc.proposedTransferSyntaxes[t];
+    if (!chosen) {
+      ASC_refusePresentationContext(params, pc.presentationContextID, ASC_P_TRANSFERSYNTAXESNOTSUPPORTED);
+      continue;
+    }
+    ASC_acceptPresentationContext(params, pc.presentationContextID, chosen, ASC_SC_ROLE_DEFAULT);
+    ++accepted;
+  }
+  ASC_setAPTitles(params, nullptr, nullptr, config_.dicom.ae_title.c_str());
+  cond = ASC_acknowledgeAssociation(assoc);
+  if (cond.bad()) {
+    LeaveAssociation(req.calling_ae);
+    cleanup();
+    return;
+  }
+  spdlog::info("association from {} ({}, {}) accepted, {} presentation contexts", peer.ToString(), req.calling_ae,
+               transport == Transport::kTls ? "TLS" : "plain", accepted);
+
+  const int dimse_timeout = config_.dicom.dimse_timeout_seconds;
+  int idle_seconds = 0;
+  int stored = 0, failed = 0;
+  for (;;) {
+    T_DIMSE_Message msg;
+    T_ASC_PresentationContextID pres_id = 0;
+    DcmDataset* status_detail = nullptr;
+    cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, 1, &pres_id, &msg, &status_detail);
+    delete status_detail;
+    if (cond == DIMSE_NODATAAVAILABLE) {
+      ++idle_seconds;
+      if (stopping_ || idle_seconds >= dimse_timeout) {
+        ASC_abortAssociation(assoc);
+        break;
+      }
+      continue;
+    }
+    idle_seconds = 0;
+    if (cond == DUL_PEERREQUESTEDRELEASE) {
+      ASC_acknowledgeRelease(assoc);
+      break;
+    }
+    if (cond.bad()) {
+      if (cond != DUL_PEERABORTEDASSOCIATION) {
+        spdlog::info("association with {} ({}) ended: {}", peer.ToString(), req.calling_ae, cond.text());
+        ASC_abortAssociation(assoc);
+      }
+      break;
+    }
+    if (msg.CommandField == DIMSE_C_ECHO_RQ) {
+      DIMSE_sendEchoResponse(assoc, pres_id, &msg.msg.CEchoRQ, STATUS_Success, nullptr);
+      continue;
+    }
+    if (msg.CommandField != DIMSE_C_STORE_RQ) {
+      // We never accept a context for anything else; a peer sending it is broken.
+      spdlog::warn("association with {} ({}): unexpected command 0x{:04x}, aborting", peer.ToString(),
+                   req.calling_ae, static_cast<unsigned>(msg.CommandField));
+      ASC_abortAssociation(assoc);
+      break;
+    }
+
+    T_DIMSE_C_StoreRQ& rq = msg.msg.CStoreRQ;
+    T_ASC_PresentationContext pc;
+    archive::ClaimedIdentity claimed;
+    claimed.sop_class_uid = std::string(Trim(rq.AffectedSOPClassUID));
+    claimed.sop_instance_uid = std::string(Trim(rq.AffectedSOPInstanceUID));
+    if (ASC_findAcceptedPresentationContext(params, pres_id, &pc).good())
+      claimed.transfer_syntax_uid = pc.acceptedTransferSyntax;
+
+    archive::StoreResult result;
+    auto incoming = archive_.BeginStore(principal, claimed);
+    if (!incoming.ok()) {
+      DIC_UL bytes = 0, pdvs = 0;
+      cond = DIMSE_ignoreDataSet(assoc, DIMSE_BLOCKING, dimse_timeout, &bytes, &pdvs);
+      result.outcome = archive::StoreOutcome::kRejected;
+      result.status = incoming.status();
+    } else {
+      std::uint64_t abort_after = config_.storage.max_object_bytes * 2 + (16u << 20);
+      IncomingStream stream(**incoming, abort_after);
+      cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_BLOCKING, dimse_timeout, &pres_id, &stream, nullptr, nullptr);
+      stream.flush();
+      if (cond.good()) result = archive_.FinishStore(principal, std::move(*incoming));
+      else if (!stream.error().empty()) spdlog::warn("receiving from {}: {}", req.calling_ae, stream.error());
+    }
+    if (cond.bad()) {
+      // The dataset did not arrive whole: nothing is stored (the staged file is removed).
+      spdlog::info("association with {} ({}): dataset not received whole ({}), aborting", peer.ToString(),
+                   req.calling_ae, cond.text());
+      archive_.RecordSecurityEvent("instance.store", audit::Actor{"node", req.calling_ae, peer.ToString()},
+                                   {{"sop_instance_uid", claimed.sop_instance_uid},
+                                    {"reason", std::string("dataset not received whole: ") + cond.text()}});
+      ASC_abortAssociation(assoc);
+      break;
+    }
+
+    T_DIMSE_C_StoreRSP rsp;
+    std::memset(&rsp, 0, sizeof rsp);
+    rsp.MessageIDBeingRespondedTo = rq.MessageID;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, rq.AffectedSOPClassUID, sizeof rsp.AffectedSOPClassUID);
+    OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, rq.AffectedSOPInstanceUID, sizeof rsp.AffectedSOPInstanceUID);
+    rsp.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+    rsp.DataSetType = DIMSE_DATASET_NULL;
+    rsp.DimseStatus = DimseStatusFor(result);
+    DcmDataset* detail = nullptr;
+    if (rsp.DimseStatus != STATUS_Success) {
+      ++failed;
+      detail = new DcmDataset;
+      // Error Comment is LO: at most 64 characters. Messages never carry PHI.
+      std::string comment = result.status.message().substr(0, 64);
+      detail->putAndInsertString(DCM_ErrorComment, comment.c_str());
+    } else {
+      ++stored;
+    }
+    cond = DIMSE_sendStoreResponse(assoc, pres_id, &rq, &rsp, detail);
+    delete detail;
+    if (cond.bad()) {
+      ASC_abortAssociation(assoc);
+      break;
+    }
+  }
+  spdlog::info("association with {} ({}) closed: {} stored, {} refused", peer.ToString(), req.calling_ae, stored,
+               failed);
+  LeaveAssociation(req.calling_ae);
+  cleanup();
+}
+
+}  // namespace bastion::dimse

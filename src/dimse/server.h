@@ -1,0 +1,76 @@
+// The DICOM (DIMSE) front end: listeners for DICOM over TLS and plain DICOM,
+// association negotiation through the archive's policy, and the services a
+// node is allowed (C-ECHO, C-STORE). Translates protocol to archive calls.
+//
+// Sockets are Bastion's own: bound exactly where the configuration says (DCMTK
+// alone would bind every interface), TCP_NODELAY set whatever the environment
+// says, then handed to DCMTK for the DICOM upper layer and TLS.
+//
+// Thread model: one acceptor thread, one thread per association (bounded by
+// [dicom] max_associations). Start/Stop from one controlling thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "archive/archive.h"
+#include "security/association_policy.h"
+#include "util/config.h"
+#include "util/fs.h"
+#include "util/net.h"
+#include "util/status.h"
+
+class DcmTLSTransportLayer;
+
+namespace bastion::dimse {
+
+class DicomServer {
+ public:
+  DicomServer(const Config& config, archive::Archive& archive);
+  ~DicomServer();
+
+  // Loads the TLS credentials, binds every listener and starts accepting.
+  // Fails (nothing left running) if a port cannot be bound or TLS cannot be set up.
+  Status Start();
+  // Stops accepting, lets each association finish the operation in progress,
+  // releases idle ones, and returns when all are gone (bounded by the DIMSE timeout).
+  void Stop();
+
+  // "dicom-tls=0.0.0.0:2762 dicom=127.0.0.1:11112"
+  std::string DescribeListeners() const;
+
+ private:
+  struct Listener {
+    Endpoint endpoint;
+    security::Transport transport;
+    UniqueFd fd;
+  };
+
+  void AcceptLoop();
+  void HandleConnection(int fd, IpAddress peer, security::Transport transport);
+  bool EnterAssociation(const std::string& ae);
+  void LeaveAssociation(const std::string& ae);
+
+  const Config config_;
+  archive::Archive& archive_;
+  security::AssociationThrottle throttle_;
+  std::unique_ptr<DcmTLSTransportLayer> tls_;
+  std::vector<Listener> listeners_;
+  UniqueFd wake_;  // eventfd: wakes the acceptor on Stop
+  std::thread acceptor_;
+  std::atomic<bool> stopping_{false};
+
+  std::mutex mu_;
+  std::condition_variable idle_cv_;
+  int connections_ = 0;                     // threads alive; guarded by mu_
+  int associations_ = 0;                    // accepted associations; guarded by mu_
+  std::map<std::string, int> per_node_;     // by calling AE; guarded by mu_
+};
+
+}  // namespace bastion::dimse

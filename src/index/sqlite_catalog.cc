@@ -1,0 +1,379 @@
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "index/catalog.h"
+#include "util/text.h"
+
+namespace bastion::index {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+// Names are matched case-insensitively (PS3.4 C.2.2.2.1 leaves it to the
+// implementation; radiologists expect "smith" to find "SMITH"): the upper-case
+// copy is indexed.
+constexpr const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS patients (
+  pk INTEGER PRIMARY KEY,
+  patient_id TEXT NOT NULL,
+  issuer TEXT NOT NULL DEFAULT '',
+  patient_name TEXT NOT NULL DEFAULT '',
+  patient_name_upper TEXT NOT NULL DEFAULT '',
+  birth_date TEXT NOT NULL DEFAULT '',
+  sex TEXT NOT NULL DEFAULT '',
+  UNIQUE (patient_id, issuer)
+);
+CREATE INDEX IF NOT EXISTS patients_name ON patients (patient_name_upper);
+CREATE TABLE IF NOT EXISTS studies (
+  pk INTEGER PRIMARY KEY,
+  patient_pk INTEGER NOT NULL REFERENCES patients (pk),
+  study_uid TEXT NOT NULL UNIQUE,
+  study_date TEXT NOT NULL DEFAULT '',
+  study_time TEXT NOT NULL DEFAULT '',
+  accession_number TEXT NOT NULL DEFAULT '',
+  study_id TEXT NOT NULL DEFAULT '',
+  description TEXT NOT NULL DEFAULT '',
+  referring_physician TEXT NOT NULL DEFAULT '',
+  modalities TEXT NOT NULL DEFAULT '',
+  num_series INTEGER NOT NULL DEFAULT 0,
+  num_instances INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS studies_patient ON studies (patient_pk);
+CREATE INDEX IF NOT EXISTS studies_date ON studies (study_date, study_time);
+CREATE INDEX IF NOT EXISTS studies_accession ON studies (accession_number);
+CREATE TABLE IF NOT EXISTS series (
+  pk INTEGER PRIMARY KEY,
+  study_pk INTEGER NOT NULL REFERENCES studies (pk),
+  series_uid TEXT NOT NULL UNIQUE,
+  modality TEXT NOT NULL DEFAULT '',
+  series_number INTEGER,
+  description TEXT NOT NULL DEFAULT '',
+  body_part TEXT NOT NULL DEFAULT '',
+  series_date TEXT NOT NULL DEFAULT '',
+  series_time TEXT NOT NULL DEFAULT '',
+  num_instances INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS series_study ON series (study_pk);
+CREATE INDEX IF NOT EXISTS series_modality ON series (modality);
+CREATE TABLE IF NOT EXISTS instances (
+  pk INTEGER PRIMARY KEY,
+  series_pk INTEGER NOT NULL REFERENCES series (pk),
+  sop_uid TEXT NOT NULL UNIQUE,
+  sop_class_uid TEXT NOT NULL,
+  instance_number INTEGER,
+  transfer_syntax_uid TEXT NOT NULL,
+  specific_character_set TEXT NOT NULL DEFAULT '',
+  rows INTEGER,
+  columns INTEGER,
+  number_of_frames INTEGER,
+  blob_key TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  received_at TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS instances_series ON instances (series_pk);
+CREATE INDEX IF NOT EXISTS instances_blob ON instances (blob_key);
+)SQL";
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  sqlite3_stmt* get() const { return stmt_; }
+  bool valid() const { return stmt_ != nullptr; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Resets a statement on scope exit so it can be reused.
+class Use {
+ public:
+  explicit Use(const Statement& s) : s_(s.get()) {}
+  ~Use() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Use& Text(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Use& Int(int i, std::int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Use& OptInt(int i, const std::optional<std::int64_t>& v) {
+    if (v) sqlite3_bind_int64(s_, i, *v);
+    else sqlite3_bind_null(s_, i);
+    return *this;
+  }
+  int Step() { return sqlite3_step(s_); }
+  std::int64_t ColumnInt(int i) { return sqlite3_column_int64(s_, i); }
+  std::string ColumnText(int i) {
+    const unsigned char* t = sqlite3_column_text(s_, i);
+    return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+  }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+class SqliteCatalog final : public Catalog {
+ public:
+  static Result<std::unique_ptr<Catalog>> Open(const std::string& path) {
+    auto c = std::unique_ptr<SqliteCatalog>(new SqliteCatalog());
+    BASTION_RETURN_IF_ERROR(c->Init(path));
+    return std::unique_ptr<Catalog>(std::move(c));
+  }
+
+  ~SqliteCatalog() override {
+    stmts_.clear();
+    if (db_) sqlite3_close(db_);
+  }
+
+  Result<std::vector<InsertOutcome>> InsertBatch(std::span<const InstanceRecord> records) override {
+    std::lock_guard lock(mu_);
+    BASTION_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    std::vector<InsertOutcome> outcomes;
+    outcomes.reserve(records.size());
+    for (const auto& r : records) {
+      auto o = InsertOne(r);
+      if (!o.ok()) {
+        (void)Exec("ROLLBACK");
+        return o.status();
+      }
+      outcomes.push_back(*o);
+    }
+    Status s = Exec("COMMIT");
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+    return outcomes;
+  }
+
+  Result<std::optional<std::string>> FindBlobKey(const std::string& sop_uid) override {
+    std::lock_guard lock(mu_);
+    Use q(*stmt("SELECT blob_key FROM instances WHERE sop_uid = ?1"));
+    q.Text(1, sop_uid);
+    int rc = q.Step();
+    if (rc == SQLITE_ROW) return std::optional<std::string>(q.ColumnText(0));
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    return Error("find instance");
+  }
+
+  Result<bool> HasBlobKey(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    Use q(*stmt("SELECT 1 FROM instances WHERE blob_key = ?1 LIMIT 1"));
+    q.Text(1, key);
+    int rc = q.Step();
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return Error("find blob");
+  }
+
+  Result<CatalogCounts> Counts() override {
+    std::lock_guard lock(mu_);
+    Use q(*stmt("SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM studies), "
+                "(SELECT count(*) FROM series), (SELECT count(*) FROM instances)"));
+    if (q.Step() != SQLITE_ROW) return Error("count");
+    return CatalogCounts{q.ColumnInt(0), q.ColumnInt(1), q.ColumnInt(2), q.ColumnInt(3)};
+  }
+
+  Status ForEachInstance(
+      const std::function<Status(const std::string&, const std::string&)>& visit) override {
+    // Page through by primary key so the lock is not held while visiting.
+    std::int64_t after = 0;
+    for (;;) {
+      std::vector<std::tuple<std::int64_t, std::string, std::string>> page;
+      {
+        std::lock_guard lock(mu_);
+        Use q(*stmt("SELECT pk, sop_uid, blob_key FROM instances WHERE pk > ?1 ORDER BY pk LIMIT 1000"));
+        q.Int(1, after);
+        int rc;
+        while ((rc = q.Step()) == SQLITE_ROW) page.emplace_back(q.ColumnInt(0), q.ColumnText(1), q.ColumnText(2));
+        if (rc != SQLITE_DONE) return Error("list instances");
+      }
+      if (page.empty()) return Status::Ok();
+      for (const auto& [pk, uid, key] : page) BASTION_RETURN_IF_ERROR(visit(uid, key));
+      after = std::get<0>(page.back());
+    }
+  }
+
+ private:
+  SqliteCatalog() = default;
+
+  Status Init(const std::string& path) {
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) return Error("open catalog");
+    sqlite3_busy_timeout(db_, 30000);  // other Bastion processes (import) may hold the write lock briefly
+    BASTION_RETURN_IF_ERROR(Exec("PRAGMA journal_mode = WAL"));
+    // FULL: a commit is on disk when COMMIT returns (DESIGN: nothing acknowledged is lost).
+    BASTION_RETURN_IF_ERROR(Exec("PRAGMA synchronous = FULL"));
+    BASTION_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys = ON"));
+    BASTION_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status s = Exec(kSchema);
+    if (s.ok()) {
+      Use q(*stmt("SELECT version FROM schema_version"));
+      int rc = q.Step();
+      if (rc == SQLITE_DONE) {
+        s = Exec("INSERT INTO schema_version VALUES (" + std::to_string(kSchemaVersion) + ")");
+      } else if (rc == SQLITE_ROW && q.ColumnInt(0) != kSchemaVersion) {
+        s = Status(Code::kUnsupported, "catalog schema version " + std::to_string(q.ColumnInt(0)) +
+                                           " is not the one this Bastion knows (" +
+                                           std::to_string(kSchemaVersion) + ")");
+      }
+    }
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+    return Exec("COMMIT");
+  }
+
+  Status Exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown";
+      sqlite3_free(err);
+      return Status(Code::kIo, "catalog: " + msg);
+    }
+    return Status::Ok();
+  }
+
+  Status Error(const char* what) { return Status(Code::kIo, std::string("catalog ") + what + ": " + sqlite3_errmsg(db_)); }
+
+  Statement* stmt(const char* sql) {
+    auto it = stmts_.find(sql);
+    if (it == stmts_.end()) it = stmts_.emplace(sql, std::make_unique<Statement>(db_, sql)).first;
+    return it->second.get();
+  }
+
+  // Returns the pk of the row matched by `select`, inserting with `insert` first if needed.
+  Result<std::pair<std::int64_t, bool>> Upsert(const char* select, const std::function<void(Use&)>& bind_select,
+                                              const char* insert, const std::function<void(Use&)>& bind_insert) {
+    {
+      Use q(*stmt(select));
+      bind_select(q);
+      int rc = q.Step();
+      if (rc == SQLITE_ROW) return std::pair<std::int64_t, bool>(q.ColumnInt(0), false);
+      if (rc != SQLITE_DONE) return Error("select");
+    }
+    Use ins(*stmt(insert));
+    bind_insert(ins);
+    if (ins.Step() != SQLITE_DONE) return Error("insert");
+    return std::pair<std::int64_t, bool>(sqlite3_last_insert_rowid(db_), true);
+  }
+
+  Result<InsertOutcome> InsertOne(const InstanceRecord& r) {
+    const dicom::InstanceHeader& h = r.header;
+    {
+      Use q(*stmt("SELECT blob_key FROM instances WHERE sop_uid = ?1"));
+      q.Text(1, h.sop_instance_uid);
+      int rc = q.Step();
+      if (rc == SQLITE_ROW) {
+        std::string existing = q.ColumnText(0);
+        return InsertOutcome{existing == r.blob_key ? InsertResult::kDuplicate : InsertResult::kConflict, existing};
+      }
+      if (rc != SQLITE_DONE) return Error("find instance");
+    }
+    BASTION_ASSIGN_OR_RETURN(
+        auto patient,
+        Upsert("SELECT pk FROM patients WHERE patient_id = ?1 AND issuer = ?2",
+               [&](Use& q) { q.Text(1, h.patient_id).Text(2, h.issuer_of_patient_id); },
+               "INSERT INTO patients (patient_id, issuer, patient_name, patient_name_upper, birth_date, sex) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+               [&](Use& q) {
+                 q.Text(1, h.patient_id).Text(2, h.issuer_of_patient_id).Text(3, h.patient_name);
+                 q.Text(4, ToUpper(h.patient_name)).Text(5, h.patient_birth_date).Text(6, h.patient_sex);
+               }));
+    BASTION_ASSIGN_OR_RETURN(
+        auto study,
+        Upsert("SELECT pk FROM studies WHERE study_uid = ?1", [&](Use& q) { q.Text(1, h.study_instance_uid); },
+               "INSERT INTO studies (patient_pk, study_uid, study_date, study_time, accession_number, study_id, "
+               "description, referring_physician, created_at, updated_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+               [&](Use& q) {
+                 q.Int(1, patient.first).Text(2, h.study_instance_uid).Text(3, h.study_date).Text(4, h.study_time);
+                 q.Text(5, h.accession_number).Text(6, h.study_id).Text(7, h.study_description);
+                 q.Text(8, h.referring_physician_name).Text(9, r.received_at);
+               }));
+    BASTION_ASSIGN_OR_RETURN(
+        auto series,
+        Upsert("SELECT pk FROM series WHERE series_uid = ?1", [&](Use& q) { q.Text(1, h.series_instance_uid); },
+               "INSERT INTO series (study_pk, series_uid, modality, series_number, description, body_part, "
+               "series_date, series_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+               [&](Use& q) {
+                 q.Int(1, study.first).Text(2, h.series_instance_uid).Text(3, h.modality).OptInt(4, h.series_number);
+                 q.Text(5, h.series_description).Text(6, h.body_part_examined).Text(7, h.series_date);
+                 q.Text(8, h.series_time);
+               }));
+    {
+      Use q(*stmt("INSERT INTO instances (series_pk, sop_uid, sop_class_uid, instance_number, "
+                  "transfer_syntax_uid, specific_character_set, rows, columns, number_of_frames, blob_key, "
+                  "size_bytes, received_at, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"));
+      q.Int(1, series.first).Text(2, h.sop_instance_uid).Text(3, h.sop_class_uid).OptInt(4, h.instance_number);
+      q.Text(5, h.transfer_syntax_uid).Text(6, h.specific_character_set).OptInt(7, h.rows).OptInt(8, h.columns);
+      q.OptInt(9, h.number_of_frames).Text(10, r.blob_key).Int(11, static_cast<std::int64_t>(r.size_bytes));
+      q.Text(12, r.received_at).Text(13, r.source);
+      if (q.Step() != SQLITE_DONE) return Error("insert instance");
+    }
+    {
+      Use q(*stmt("UPDATE series SET num_instances = num_instances + 1 WHERE pk = ?1"));
+      q.Int(1, series.first);
+      if (q.Step() != SQLITE_DONE) return Error("update series");
+    }
+    std::string modalities;
+    if (series.second) {
+      Use q(*stmt("SELECT modalities FROM studies WHERE pk = ?1"));
+      q.Int(1, study.first);
+      if (q.Step() != SQLITE_ROW) return Error("read study");
+      modalities = MergeModality(q.ColumnText(0), h.modality);
+    }
+    {
+      Use q(*stmt("UPDATE studies SET num_instances = num_instances + 1, num_series = num_series + ?2, "
+                  "modalities = CASE WHEN ?2 = 1 THEN ?3 ELSE modalities END, updated_at = ?4 WHERE pk = ?1"));
+      q.Int(1, study.first).Int(2, series.second ? 1 : 0).Text(3, modalities).Text(4, r.received_at);
+      if (q.Step() != SQLITE_DONE) return Error("update study");
+    }
+    return InsertOutcome{InsertResult::kInserted, {}};
+  }
+
+  // ModalitiesInStudy as a sorted, backslash-separated set.
+  static std::string MergeModality(const std::string& current, const std::string& modality) {
+    std::set<std::string> all;
+    for (auto& m : Split(current, '\\')) all.insert(m);
+    if (!modality.empty()) all.insert(modality);
+    std::string out;
+    for (const auto& m : all) {
+      if (!out.empty()) out += '\\';
+      out += m;
+    }
+    return out;
+  }
+
+  std::mutex mu_;
+  sqlite3* db_ = nullptr;                                       // guarded by mu_
+  std::map<std::string, std::unique_ptr<Statement>> stmts_;    // guarded by mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Catalog>> OpenSqliteCatalog(const std::filesystem::path& path) {
+  return SqliteCatalog::Open(path.string());
+}
+
+Result<std::unique_ptr<Catalog>> NewMemoryCatalog() { return SqliteCatalog::Open(":memory:"); }
+
+}  // namespace bastion::index

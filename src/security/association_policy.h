@@ -1,0 +1,81 @@
+// Who may open a DICOM association: the decision, separate from the network.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "security/nodes.h"
+#include "util/config.h"
+#include "util/net.h"
+
+namespace bastion::security {
+
+enum class Transport { kPlain, kTls };
+
+struct AssociationRequest {
+  std::string called_ae, calling_ae;  // trimmed
+  IpAddress peer;
+  Transport transport = Transport::kPlain;
+  std::string peer_cert_sha256;  // TLS only: SHA-256 of the verified client certificate's DER
+};
+
+// A-ASSOCIATE-RJ reasons we use (PS3.8 9.3.4, Table 9-21), with source
+// "DICOM UL service-user" and result "rejected-permanent".
+enum class RejectReason {
+  kNone,
+  kCalledAeNotRecognized,   // reason 7
+  kCallingAeNotRecognized,  // reason 3: unknown AE, or known AE from the wrong address / certificate / port
+};
+
+struct AssociationDecision {
+  bool accept = false;
+  RejectReason reason = RejectReason::kNone;
+  // For the audit record and the server log: why, without PHI.
+  std::string why;
+  std::optional<Node> node;  // the matched node when accepted
+};
+
+// Pure function of the request, our AE title and the registry.
+AssociationDecision DecideAssociation(const AssociationRequest& request, std::string_view our_ae,
+                                      const std::vector<Node>& nodes);
+
+// Slows and then refuses addresses that keep failing association checks
+// (AE-title guessing). Thread-safe. The clock is injectable for tests.
+class AssociationThrottle {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  explicit AssociationThrottle(ThrottleOptions options, Clock clock = std::chrono::steady_clock::now);
+
+  struct Verdict {
+    bool refuse = false;                 // locked out: close without an answer
+    std::chrono::milliseconds delay{0};  // wait this long before answering a rejection
+  };
+  // Before handling a connection from `address`.
+  Verdict Check(const IpAddress& address);
+  // After a rejected association from `address`; returns the delay to apply before answering.
+  std::chrono::milliseconds RecordFailure(const IpAddress& address);
+
+ private:
+  struct Entry {
+    std::vector<std::chrono::steady_clock::time_point> failures;
+    std::chrono::steady_clock::time_point locked_until{};
+  };
+  void Prune(Entry& e, std::chrono::steady_clock::time_point now) const;
+
+  const ThrottleOptions options_;
+  const Clock clock_;
+  std::mutex mu_;
+  std::map<std::string, Entry> entries_;  // by address; guarded by mu_
+};
+
+// Refuses a configuration that would expose PHI. Returns kInsecureConfig with
+// a message that says what is wrong and how to fix it.
+Status SelfCheck(const Config& config, const std::vector<Node>& nodes);
+
+}  // namespace bastion::security

@@ -1,0 +1,38 @@
+// The local certificate authority `bastion init` creates, for sites without
+// a PKI of their own: it signs Bastion's server certificate and the client
+// certificates of DICOM nodes (`bastion node cert`). RSA 2048 keys (BCP 195 minimum; fast to make) and
+// SHA-256 signatures, which DCMTK's BCP 195 profiles negotiate.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace bastion::security {
+
+struct IssuedCertificate {
+  std::string certificate_pem;
+  std::string private_key_pem;
+  std::string sha256;  // of the certificate's DER, lower-case hex
+};
+
+// A new self-signed CA (10 years).
+Result<IssuedCertificate> CreateCertificateAuthority(const std::string& common_name);
+
+enum class CertificateUse { kServer, kClient };
+
+// A certificate signed by the CA (`ca_cert_pem`/`ca_key_pem`). Server
+// certificates get the given IP addresses and DNS names as subjectAltNames.
+Result<IssuedCertificate> IssueCertificate(const std::string& ca_cert_pem, const std::string& ca_key_pem,
+                                           const std::string& common_name, CertificateUse use,
+                                           const std::vector<std::string>& ip_addresses,
+                                           const std::vector<std::string>& dns_names, int valid_days);
+
+// SHA-256 of a PEM certificate's DER encoding.
+Result<std::string> CertificateFingerprint(const std::string& certificate_pem);
+// SHA-256 of a DER certificate.
+std::string DerFingerprint(const unsigned char* der, std::size_t length);
+
+}  // namespace bastion::security

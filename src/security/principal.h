@@ -1,0 +1,56 @@
+// Who is asking, and what they may do. Knows nothing of DICOM networking or HTTP.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bastion::security {
+
+// One permission per DIMSE service / HTTP operation (DESIGN: security model).
+enum class Permission : std::uint32_t {
+  kEcho = 1u << 0,
+  kStore = 1u << 1,
+  kFind = 1u << 2,
+  kMove = 1u << 3,
+  kGet = 1u << 4,
+  kAdmin = 1u << 5,
+};
+
+class PermissionSet {
+ public:
+  PermissionSet() = default;
+  static PermissionSet All();
+  bool Has(Permission p) const { return (bits_ & static_cast<std::uint32_t>(p)) != 0; }
+  void Add(Permission p) { bits_ |= static_cast<std::uint32_t>(p); }
+  bool empty() const { return bits_ == 0; }
+  bool operator==(const PermissionSet&) const = default;
+  // "echo,store"
+  std::string ToString() const;
+  std::vector<std::string> Names() const;
+  // Parses "echo,store,find,move,get"; nullopt names the first unknown word in `bad`.
+  static std::optional<PermissionSet> Parse(std::string_view list, std::string* bad = nullptr);
+
+ private:
+  std::uint32_t bits_ = 0;
+};
+
+enum class PrincipalKind { kNode, kUser, kToken, kLocalOperator };
+
+struct Principal {
+  PrincipalKind kind = PrincipalKind::kNode;
+  std::string id;       // AE title, user name, token id, OS user name
+  std::string address;  // network peer, when there is one
+  PermissionSet permissions;
+
+  bool May(Permission p) const { return permissions.Has(p); }
+  std::string_view KindName() const;
+
+  // Someone with shell access to the data directory (the CLI): they can read
+  // every file anyway, so they may do everything, and it is audited as them.
+  static Principal LocalOperator();
+};
+
+}  // namespace bastion::security

@@ -1,0 +1,80 @@
+// Bastion's configuration: DIR/bastion.toml. Every default is the safe one,
+// and says why in the file `bastion init` writes (RenderConfig).
+//
+// Loading checks syntax and ranges only. Whether a valid configuration is
+// also a safe one (nothing exposes PHI) is decided by security::SelfCheck,
+// which also needs the node registry.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "util/net.h"
+#include "util/status.h"
+
+namespace bastion {
+
+enum class ConflictPolicy {
+  kKeepFirst,  // keep the copy already held, answer with a warning status
+  kReject,     // keep the copy already held, answer with a failure status
+};
+
+struct ThrottleOptions {
+  int window_seconds = 60;            // failures are counted over this window, per address
+  int failures_before_slowdown = 5;   // after this many, each rejection is delayed
+  int failures_before_lockout = 20;   // after this many, connections are closed at once
+  int lockout_seconds = 300;          // for this long
+  int max_delay_ms = 2000;            // the delay grows to at most this
+};
+
+struct DicomOptions {
+  std::string ae_title = "BASTION";
+  std::vector<Endpoint> tls_listen;    // default 0.0.0.0:2762 (TLS, client certificates required)
+  std::vector<Endpoint> plain_listen;  // default 127.0.0.1:11112 (loopback only)
+  int max_associations = 64;           // in total; more are refused at once
+  int max_associations_per_node = 8;   // per calling AE title
+  std::uint32_t max_pdu_bytes = 131072;
+  int acse_timeout_seconds = 30;       // association negotiation and release
+  int dimse_timeout_seconds = 120;     // idle time between messages before we abort
+  ThrottleOptions throttle;
+};
+
+struct TlsOptions {
+  std::filesystem::path certificate;  // relative paths are relative to the data directory
+  std::filesystem::path private_key;
+  std::filesystem::path client_ca;    // peers' certificates must chain to this
+};
+
+struct StorageOptions {
+  std::uint64_t max_object_bytes = 2ull << 30;  // 2 GiB
+  ConflictPolicy on_conflict = ConflictPolicy::kKeepFirst;
+};
+
+struct Config {
+  std::filesystem::path data_dir;
+  DicomOptions dicom;
+  TlsOptions tls;
+  StorageOptions storage;
+  std::string log_level = "info";
+};
+
+struct InitOptions {
+  std::string ae_title = "BASTION";
+  std::string tls_bind = "0.0.0.0";
+  std::uint16_t tls_port = 2762;
+  std::string plain_bind = "127.0.0.1";
+  std::uint16_t plain_port = 11112;
+};
+
+// The text of a new bastion.toml, every option present and commented.
+std::string RenderConfig(const InitOptions& options);
+
+// Reads DIR/bastion.toml. Unknown keys are errors (a typo must not silently
+// leave a default in place).
+Result<Config> LoadConfig(const std::filesystem::path& data_dir);
+
+std::filesystem::path ConfigPath(const std::filesystem::path& data_dir);
+
+}  // namespace bastion
