@@ -70,6 +70,7 @@ class StagedObject {
   Sha256 hash_;
   Sha256Digest digest_{};
   std::uint64_t size_ = 0;
+  std::uint64_t writeback_from_ = 0;  // bytes before this offset have been handed to writeback
   bool sealed_ = false;
   bool consumed_ = false;
 };
@@ -117,7 +118,7 @@ class BlobStore {
   virtual std::optional<std::filesystem::path> LocalPath(const BlobKey& key) const = 0;
 };
 
-// Objects as files under `root`/objects/xx/yy/<key>.dcm.
+// Objects as files under `root`/objects/xx/<key>.dcm.
 std::unique_ptr<BlobStore> OpenLocalBlobStore(const std::filesystem::path& root);
 // Objects in memory: the in-memory twin for tests.
 std::unique_ptr<BlobStore> NewMemoryBlobStore();

@@ -145,6 +145,9 @@ int Serve(const std::filesystem::path& data) {
     PrintError("refusing to start: " + s.message());
     return kExitInsecureConfig;
   }
+  // A registry edited while we run is applied only if it passes the same check.
+  stack->nodes->SetValidator(
+      [config = stack->config](const std::vector<security::Node>& nodes) { return security::SelfCheck(config, nodes); });
 
   // A clean stop leaves a marker; without it, the last run died and the
   // blob store is scanned for objects the catalog does not know.

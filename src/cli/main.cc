@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "dicom/dicom.h"
 
 int main(int argc, char** argv) {
   using namespace bastion;
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : cli::kExitUsage;
   }
 
+  dicom::QuietToolkitLogs();
   if (*init_cmd) return cli::Init(data, init);
   if (*serve_cmd) return cli::Serve(data);
   if (*node_add) return cli::NodeAdd(data, node);

@@ -7,6 +7,7 @@
 #include <dcmtk/dcmdata/dcostrmb.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
+#include <dcmtk/oflog/oflog.h>
 
 #include <charconv>
 #include <cstring>
@@ -16,6 +17,8 @@
 #include "util/text.h"
 
 namespace bastion::dicom {
+
+void QuietToolkitLogs() { OFLog::configure(OFLogger::FATAL_LOG_LEVEL); }
 
 bool IsValidUid(std::string_view uid) {
   if (uid.empty() || uid.size() > 64) return false;
@@ -112,7 +115,10 @@ std::optional<std::int64_t> GetInteger(DcmItem& item, const DcmTagKey& tag) {
 
 Result<InstanceHeader> ReadHeader(const std::filesystem::path& file) {
   DcmFileFormat ff;
-  OFCondition cond = ff.loadFileUntilTag(file.c_str(), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect, DCM_PixelData);
+  // The whole structure is parsed, so that a truncated object (a value running
+  // past the end of the file) is refused, but values over 4 KiB (pixel data)
+  // are not loaded: only their lengths are checked against the file.
+  OFCondition cond = ff.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
   if (cond.bad()) return Status(Code::kInvalidArgument, std::string("not a readable DICOM object: ") + cond.text());
   DcmDataset& ds = *ff.getDataset();
   DcmMetaInfo& meta = *ff.getMetaInfo();

@@ -13,6 +13,11 @@
 
 namespace bastion::dicom {
 
+// Silences DCMTK's own logging (it writes to stderr, and at some levels shows
+// element values, which may be PHI). Failures reach us as conditions and are
+// reported by Bastion. Call once at start-up.
+void QuietToolkitLogs();
+
 // PS3.5 9.1: 1-64 characters, digits and dots, components without leading
 // zeros (except "0" itself), no empty components.
 bool IsValidUid(std::string_view uid);
@@ -46,8 +51,9 @@ struct InstanceHeader {
   bool charset_conversion_failed = false;
 };
 
-// Parses a Part 10 file up to (not including) Pixel Data; large elements are
-// not loaded. Fails with kInvalidArgument for a file DCMTK cannot parse.
+// Parses a Part 10 file's structure; values over 4 KiB (pixel data) are not
+// loaded. Fails with kInvalidArgument for a file DCMTK cannot parse, including
+// a truncated one.
 Result<InstanceHeader> ReadHeader(const std::filesystem::path& file);
 
 // Where the dataset starts in a Part 10 file, and its transfer syntax, from

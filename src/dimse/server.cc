@@ -9,6 +9,8 @@
 #include <dcmtk/dcmnet/diutil.h>
 #include <dcmtk/dcmnet/dul.h>
 #include <dcmtk/dcmtls/tlslayer.h>
+#include <dcmtk/dcmtls/tlstrans.h>
+#include <openssl/ssl.h>
 #include <dcmtk/oflog/oflog.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,13 +39,55 @@ using security::Transport;
 // TLS handshake and A-ASSOCIATE-RQ read run in parallel across connections.
 std::mutex g_socket_handoff;
 
+// Peers that leave Nagle's algorithm on (DCMTK's tools do unless TCP_NODELAY=1
+// is in their environment) hold back the tail of each PDU until we ACK, and
+// Linux delays ACKs by up to 40 ms: most visible over TLS, whose records leave
+// small tails. Asking for an immediate ACK after every read removes the stall
+// on our side of the wire whatever the peer does.
+void QuickAck(DcmNativeSocketType sock) {
+  int one = 1;
+  ::setsockopt(sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
+class QuickAckTcpConnection final : public DcmTCPConnection {
+ public:
+  explicit QuickAckTcpConnection(DcmNativeSocketType sock) : DcmTCPConnection(sock), sock_(sock) {}
+  ssize_t read(void* buf, size_t nbyte) override {
+    ssize_t n = DcmTCPConnection::read(buf, nbyte);
+    QuickAck(sock_);
+    return n;
+  }
+
+ private:
+  DcmNativeSocketType sock_;
+};
+
+class QuickAckTlsConnection final : public DcmTLSConnection {
+ public:
+  QuickAckTlsConnection(DcmNativeSocketType sock, SSL* ssl) : DcmTLSConnection(sock, ssl), sock_(sock) {}
+  ssize_t read(void* buf, size_t nbyte) override {
+    ssize_t n = DcmTLSConnection::read(buf, nbyte);
+    QuickAck(sock_);
+    return n;
+  }
+
+ private:
+  DcmNativeSocketType sock_;
+};
+
 class HandoffLayer final : public DcmTransportLayer {
  public:
   HandoffLayer(std::unique_lock<std::mutex>* gate, DcmTLSTransportLayer* tls) : gate_(gate), tls_(tls) {}
   DcmTransportConnection* createConnection(DcmNativeSocketType sock, OFBool useSecureLayer) override {
     Release();
-    if (useSecureLayer) return tls_ ? tls_->createConnection(sock, OFTrue) : nullptr;
-    return new DcmTCPConnection(sock);
+    if (!useSecureLayer) return new QuickAckTcpConnection(sock);
+    if (tls_ == nullptr) return nullptr;
+    SSL* ssl = SSL_new(tls_->getNativeHandle());  // the connection takes ownership
+    if (ssl == nullptr || SSL_set_fd(ssl, sock) != 1) {
+      SSL_free(ssl);
+      return nullptr;
+    }
+    return new QuickAckTlsConnection(sock, ssl);
   }
   void Release() {
     if (gate_->owns_lock()) {
@@ -156,8 +200,6 @@ DicomServer::DicomServer(const Config& config, archive::Archive& archive)
 DicomServer::~DicomServer() { Stop(); }
 
 Status DicomServer::Start() {
-  // DCMTK's own log goes to stderr; keep it to errors (its debug output would show datasets).
-  OFLog::configure(OFLogger::ERROR_LOG_LEVEL);
   dcmDisableGethostbyaddr.set(OFTrue);  // we use numeric addresses only
 
   if (!config_.dicom.tls_listen.empty()) {
@@ -270,6 +312,18 @@ void DicomServer::AcceptLoop() {
   }
 }
 
+std::chrono::milliseconds DicomServer::NoteFailure(const IpAddress& peer) {
+  auto delay = throttle_.RecordFailure(peer);
+  if (throttle_.Check(peer).refuse) {
+    spdlog::warn("{} locked out for {} s after repeated rejected associations", peer.ToString(),
+                 config_.dicom.throttle.lockout_seconds);
+    archive_.RecordSecurityEvent("association.lockout", audit::Actor{"node", "", peer.ToString()},
+                                 {{"lockout_seconds", config_.dicom.throttle.lockout_seconds},
+                                  {"failures", config_.dicom.throttle.failures_before_lockout}});
+  }
+  return delay;
+}
+
 bool DicomServer::EnterAssociation(const std::string& ae) {
   std::lock_guard lock(mu_);
   if (associations_ >= config_.dicom.max_associations) return false;
@@ -319,7 +373,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
                                  {{"transport", transport == Transport::kTls ? "tls" : "plain"},
                                   {"decision", "rejected"},
                                   {"why", "no valid association request: " + why}});
-    throttle_.RecordFailure(peer);
+    NoteFailure(peer);
     cleanup();
     return;
   }
@@ -342,10 +396,17 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   char context_name[128] = {};
   ASC_getApplicationContextName(params, context_name, sizeof context_name);
   if (std::string(Trim(context_name)) != UID_StandardApplicationContext) {
+    // Also what DCMTK reports for a connection closed before any PDU (a port scan).
+    std::string why = context_name[0] ? "unknown application context" : "closed before an association request";
+    spdlog::info("association attempt from {} failed: {}", peer.ToString(), why);
     T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
                                ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED};
     ASC_rejectAssociation(assoc, &rej);
-    archive_.RecordSecurityEvent("association", actor, {{"decision", "rejected"}, {"why", "unknown application context"}});
+    archive_.RecordSecurityEvent("association", actor,
+                                 {{"transport", transport == Transport::kTls ? "tls" : "plain"},
+                                  {"decision", "rejected"},
+                                  {"why", why}});
+    NoteFailure(peer);
     cleanup();
     return;
   }
@@ -354,7 +415,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   if (!admission.decision.accept) {
     spdlog::info("association from {} (calling {}, called {}) rejected: {}", peer.ToString(), req.calling_ae,
                  req.called_ae, admission.decision.why);
-    auto delay = throttle_.RecordFailure(peer);
+    auto delay = NoteFailure(peer);
     if (delay.count() > 0) std::this_thread::sleep_for(delay);  // rate limiting of guessers, by design
     T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
                                admission.decision.reason == security::RejectReason::kCalledAeNotRecognized

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -54,6 +55,9 @@ class DicomServer {
 
   void AcceptLoop();
   void HandleConnection(int fd, IpAddress peer, security::Transport transport);
+  // Counts a rejected attempt from `peer`; audits the start of a lockout.
+  // Returns how long to wait before answering.
+  std::chrono::milliseconds NoteFailure(const IpAddress& peer);
   bool EnterAssociation(const std::string& ae);
   void LeaveAssociation(const std::string& ae);
 

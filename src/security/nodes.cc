@@ -92,6 +92,7 @@ Status NodeDirectory::Reload() {
   auto mtime = std::filesystem::last_write_time(file_, ec);
   auto size = ec ? 0 : std::filesystem::file_size(file_, ec);
   BASTION_ASSIGN_OR_RETURN(auto nodes, LoadNodes(file_));
+  if (accept_) BASTION_RETURN_IF_ERROR(accept_(nodes));
   std::lock_guard lock(mu_);
   nodes_ = std::move(nodes);
   mtime_ = mtime;

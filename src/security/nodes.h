@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -41,8 +42,13 @@ std::filesystem::path NodesLockPath(const std::filesystem::path& data_dir);
 // on every lookup) or when Reload() is called (SIGHUP). Thread-safe.
 class NodeDirectory {
  public:
+  // `accept` vets a newly read registry (the server passes its self-check, so
+  // a hand-edited registry that would expose PHI is not applied).
+  using Validator = std::function<Status(const std::vector<Node>&)>;
   explicit NodeDirectory(std::filesystem::path file) : file_(std::move(file)) {}
-  // Loads now; fails if the file is unreadable or invalid.
+  // Applies to every later reload. Call before the server starts (not thread-safe against lookups).
+  void SetValidator(Validator accept) { accept_ = std::move(accept); }
+  // Loads now; fails if the file is unreadable, invalid or refused by the validator.
   Status Reload();
   // The current registry. If the file changed and no longer parses, the last
   // good registry stays in force (and the error is logged).
@@ -53,6 +59,7 @@ class NodeDirectory {
   void MaybeReload();
 
   const std::filesystem::path file_;
+  Validator accept_;
   std::mutex mu_;
   std::vector<Node> nodes_;                   // guarded by mu_
   std::filesystem::file_time_type mtime_{};   // guarded by mu_

@@ -64,7 +64,7 @@ client_ca = "tls/ca.pem"
 # Objects larger than this are refused (DIMSE 0xA700) and nothing is stored.
 max_object_bytes = 2147483648
 # A second copy of an instance we already hold, with different bytes:
-# "keep-first" keeps the first and answers with warning 0xB000;
+# "keep-first" keeps the first and answers with warning 0xB006 (elements discarded);
 # "reject" keeps the first and answers with failure 0x0111.
 on_conflict = "keep-first"
 
