@@ -49,7 +49,8 @@ class StagedObject {
   StagedObject& operator=(const StagedObject&) = delete;
 
   Status Append(const void* data, std::size_t size);
-  // Flushes to disk (fsync) and fixes the digest. No Append afterwards.
+  // Fixes the digest; no Append afterwards. Durability is the store's job
+  // (BlobStore::Put + Flush), so that many objects share the disk flushes.
   Status Seal();
 
   const std::filesystem::path& path() const { return path_; }

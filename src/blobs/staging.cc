@@ -37,7 +37,6 @@ Status StagedObject::Append(const void* data, std::size_t size) {
 
 Status StagedObject::Seal() {
   if (sealed_) return Status::Ok();
-  if (::fdatasync(fd_.get()) != 0) return ErrnoStatus("fdatasync staged object");
   digest_ = hash_.Finish();
   sealed_ = true;
   return Status::Ok();
