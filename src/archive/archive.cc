@@ -55,7 +55,10 @@ Admission Archive::AdmitAssociation(const security::AssociationRequest& req) {
       {"decision", a.decision.accept ? "accepted" : "rejected"},
       {"why", a.decision.why},
   };
-  if (!req.peer_cert_sha256.empty()) details["client_cert_sha256"] = req.peer_cert_sha256;
+  if (!req.peer_cert_sha256.empty()) {
+    details["client_cert_sha256"] = req.peer_cert_sha256;
+    details["client_cert_cn"] = req.peer_cert_cn;
+  }
   if (a.decision.accept) details["permissions"] = a.principal.permissions.Names();
   Audit(audit::AuditEvent{"association", a.decision.accept, ActorOf(a.principal), std::move(details)});
   return a;
@@ -223,8 +226,12 @@ StoreResult Archive::ImportFile(const Principal& who, const std::filesystem::pat
   head.resize(static_cast<std::size_t>(n));
   auto layout = dicom::ParsePart10Layout(head);
   if (!layout.ok()) return Reject(who, claimed, layout.status().Annotate("not a DICOM Part 10 file"), 0);
-  claimed.sop_class_uid = layout->sop_class_uid;
-  claimed.sop_instance_uid = layout->sop_instance_uid;
+  // The dataset's own identity, as storescu would send it: some files carry
+  // a stale SOP Instance UID in their meta header. The meta header is rebuilt.
+  auto header = dicom::ReadHeader(file);
+  if (!header.ok()) return Reject(who, claimed, header.status(), 0);
+  claimed.sop_class_uid = header->sop_class_uid;
+  claimed.sop_instance_uid = header->sop_instance_uid;
   claimed.transfer_syntax_uid = layout->transfer_syntax_uid;
   if (!dicom::IsAcceptedTransferSyntax(claimed.transfer_syntax_uid))
     return Reject(who, claimed, Status(Code::kUnsupported, "transfer syntax " + claimed.transfer_syntax_uid +

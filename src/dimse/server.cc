@@ -16,7 +16,9 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -293,12 +295,17 @@ void DicomServer::AcceptLoop() {
       }
       {
         std::lock_guard lock(mu_);
-        // Connections beyond the association limit (plus a margin for the
-        // ones about to be told "local limit exceeded") are closed at once.
-        if (connections_ >= config_.dicom.max_associations + 8) {
+        // Not yet authenticated: a pool of its own, bounded per address, so
+        // that nobody can take the slots registered nodes need.
+        int& from_peer = pending_by_addr_[peer->ToString()];
+        if (pending_ >= config_.dicom.max_pending_connections ||
+            from_peer >= config_.dicom.max_pending_per_address) {
+          if (from_peer == 0) pending_by_addr_.erase(peer->ToString());
           ::close(fd);
           continue;
         }
+        ++from_peer;
+        ++pending_;
         ++connections_;
       }
       Transport transport = listeners_[i].transport;
@@ -324,6 +331,13 @@ std::chrono::milliseconds DicomServer::NoteFailure(const IpAddress& peer) {
   return delay;
 }
 
+void DicomServer::LeavePending(const IpAddress& peer) {
+  std::lock_guard lock(mu_);
+  --pending_;
+  auto it = pending_by_addr_.find(peer.ToString());
+  if (it != pending_by_addr_.end() && --it->second <= 0) pending_by_addr_.erase(it);
+}
+
 bool DicomServer::EnterAssociation(const std::string& ae) {
   std::lock_guard lock(mu_);
   if (associations_ >= config_.dicom.max_associations) return false;
@@ -339,8 +353,48 @@ void DicomServer::LeaveAssociation(const std::string& ae) {
   if (--per_node_[ae] <= 0) per_node_.erase(ae);
 }
 
+namespace {
+
+void SetSocketTimeouts(int fd, int seconds) {
+  timeval tv{seconds, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// Our own handle on the connection, for what DCMTK does not do: closing a
+// socket it leaked on some malformed A-ASSOCIATE-RQs (the peer would
+// otherwise hold it open for ever).
+class SocketGuard {
+ public:
+  explicit SocketGuard(int fd) : fd_(fd), dup_(::fcntl(fd, F_DUPFD_CLOEXEC, 0)) {}
+  ~SocketGuard() {
+    if (!dup_.valid()) return;
+    struct stat a {}, b {};
+    // Still open and still the same socket: DCMTK let go of it without closing.
+    if (::fstat(fd_, &a) == 0 && ::fstat(dup_.get(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+      ::close(fd_);
+    ::shutdown(dup_.get(), SHUT_RDWR);
+  }
+  int dup() const { return dup_.get(); }
+
+ private:
+  int fd_;
+  UniqueFd dup_;
+};
+
+}  // namespace
+
 void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) {
   const int acse_timeout = config_.dicom.acse_timeout_seconds;
+  // Until admitted, every read and write is bounded by the ACSE timeout
+  // (DCMTK's blocking read of the A-ASSOCIATE-RQ has no bound of its own).
+  SetSocketTimeouts(fd, acse_timeout);
+  SocketGuard guard(fd);
+  bool pending = true;
+  auto leave_pending = [&] {
+    if (pending) LeavePending(peer);
+    pending = false;
+  };
   T_ASC_Network* net = nullptr;
   T_ASC_Association* assoc = nullptr;
   std::unique_lock<std::mutex> gate(g_socket_handoff);
@@ -357,9 +411,15 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   layer.Release();
 
   audit::Actor actor{"node", "", peer.ToString()};
+  bool negotiated = cond.good();
   auto cleanup = [&] {
+    leave_pending();
     if (assoc) {
-      ASC_dropSCPAssociation(assoc);
+      // After a reject or release, give the peer a second to read our last
+      // PDU and close; after a failed request there is nobody to wait for
+      // (ASC_dropSCPAssociation's default would wait 30 s on a silent peer).
+      if (negotiated) ASC_dropSCPAssociation(assoc, 1);
+      else ASC_dropAssociation(assoc);
       ASC_destroyAssociation(&assoc);
     }
     if (net) ASC_dropNetwork(&net);
@@ -390,6 +450,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
       std::vector<unsigned char> der(len);
       ASC_getPeerCertificate(assoc, der.data(), len);
       req.peer_cert_sha256 = security::DerFingerprint(der.data(), der.size());
+      req.peer_cert_cn = security::DerCommonName(der.data(), der.size());
     }
   }
 
@@ -426,6 +487,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     return;
   }
   const security::Principal& principal = admission.principal;
+  leave_pending();
   if (!EnterAssociation(req.calling_ae)) {
     spdlog::warn("association from {} ({}) refused: association limit reached", peer.ToString(), req.calling_ae);
     T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
@@ -469,6 +531,8 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   }
   spdlog::info("association from {} ({}, {}) accepted, {} presentation contexts", peer.ToString(), req.calling_ae,
                transport == Transport::kTls ? "TLS" : "plain", accepted);
+  // Admitted: reads inside a message may now take as long as the DIMSE timeout.
+  SetSocketTimeouts(guard.dup(), config_.dicom.dimse_timeout_seconds);
 
   const int dimse_timeout = config_.dicom.dimse_timeout_seconds;
   int idle_seconds = 0;

@@ -6,8 +6,9 @@
 // alone would bind every interface), TCP_NODELAY set whatever the environment
 // says, then handed to DCMTK for the DICOM upper layer and TLS.
 //
-// Thread model: one acceptor thread, one thread per association (bounded by
-// [dicom] max_associations). Start/Stop from one controlling thread.
+// Thread model: one acceptor thread, one thread per connection: at most
+// max_pending_connections not yet admitted (max_pending_per_address from one
+// address) plus max_associations admitted. Start/Stop from one controlling thread.
 #pragma once
 
 #include <atomic>
@@ -70,11 +71,16 @@ class DicomServer {
   std::thread acceptor_;
   std::atomic<bool> stopping_{false};
 
+  // Leaves the pending pool (admission decided, either way).
+  void LeavePending(const IpAddress& peer);
+
   std::mutex mu_;
   std::condition_variable idle_cv_;
-  int connections_ = 0;                     // threads alive; guarded by mu_
-  int associations_ = 0;                    // accepted associations; guarded by mu_
-  std::map<std::string, int> per_node_;     // by calling AE; guarded by mu_
+  int connections_ = 0;                        // threads alive; guarded by mu_
+  int pending_ = 0;                            // connections not yet admitted; guarded by mu_
+  std::map<std::string, int> pending_by_addr_; // guarded by mu_
+  int associations_ = 0;                       // accepted associations; guarded by mu_
+  std::map<std::string, int> per_node_;        // by calling AE; guarded by mu_
 };
 
 }  // namespace bastion::dimse

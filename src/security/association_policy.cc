@@ -30,10 +30,18 @@ AssociationDecision DecideAssociation(const AssociationRequest& req, std::string
     d.why = "node is registered as TLS-only but connected to the plain port";
     return d;
   }
-  if (req.transport == Transport::kTls && !node->tls_cert_sha256.empty() &&
-      node->tls_cert_sha256 != req.peer_cert_sha256) {
-    d.why = "client certificate does not match the node's pinned fingerprint";
-    return d;
+  if (req.transport == Transport::kTls) {
+    if (!node->tls_cert_sha256.empty()) {
+      if (node->tls_cert_sha256 != req.peer_cert_sha256) {
+        d.why = "client certificate does not match the node's pinned fingerprint";
+        return d;
+      }
+    } else if (req.peer_cert_cn != node->ae_title) {
+      // Every certificate the CA issued passes the TLS handshake; without a
+      // pin, the certificate must at least have been issued to this AE title.
+      d.why = "client certificate was issued to another name (CN) than the calling AE title";
+      return d;
+    }
   }
   d.accept = true;
   d.reason = RejectReason::kNone;

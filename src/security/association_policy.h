@@ -23,6 +23,7 @@ struct AssociationRequest {
   IpAddress peer;
   Transport transport = Transport::kPlain;
   std::string peer_cert_sha256;  // TLS only: SHA-256 of the verified client certificate's DER
+  std::string peer_cert_cn;      // TLS only: its subject common name
 };
 
 // A-ASSOCIATE-RJ reasons we use (PS3.8 9.3.4, Table 9-21), with source
@@ -31,6 +32,9 @@ enum class RejectReason {
   kNone,
   kCalledAeNotRecognized,   // reason 7
   kCallingAeNotRecognized,  // reason 3: unknown AE, or known AE from the wrong address / certificate / port
+                            // (over TLS the certificate must be the pinned one or, without a pin,
+                            // one whose subject CN is the calling AE title: a certificate
+                            // identifies one node, not any node)
 };
 
 struct AssociationDecision {

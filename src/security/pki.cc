@@ -138,4 +138,20 @@ std::string DerFingerprint(const unsigned char* der, std::size_t length) {
   return HexEncode(h.Finish());
 }
 
+std::string DerCommonName(const unsigned char* der, std::size_t length) {
+  const unsigned char* p = der;
+  CertPtr cert(d2i_X509(nullptr, &p, static_cast<long>(length)));
+  if (!cert) return {};
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  int index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  if (index < 0) return {};
+  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
+  unsigned char* utf8 = nullptr;
+  int len = ASN1_STRING_to_UTF8(&utf8, data);
+  if (len < 0) return {};
+  std::string cn(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
+  OPENSSL_free(utf8);
+  return cn;
+}
+
 }  // namespace bastion::security

@@ -34,5 +34,7 @@ Result<IssuedCertificate> IssueCertificate(const std::string& ca_cert_pem, const
 Result<std::string> CertificateFingerprint(const std::string& certificate_pem);
 // SHA-256 of a DER certificate.
 std::string DerFingerprint(const unsigned char* der, std::size_t length);
+// The subject common name of a DER certificate ("" if it has none or does not parse).
+std::string DerCommonName(const unsigned char* der, std::size_t length);
 
 }  // namespace bastion::security

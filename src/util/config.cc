@@ -36,6 +36,11 @@ plain_listen = [")" << EndpointText(o.plain_bind, o.plain_port) << R"("]
 # one peer cannot exhaust the server.
 max_associations = 64
 max_associations_per_node = 8
+# Connections not yet admitted (TLS handshake, association request) get a
+# separate, smaller pool, in total and per peer address, so that nobody
+# unauthenticated can take the slots of registered nodes.
+max_pending_connections = 32
+max_pending_per_address = 8
 # Largest PDU we receive, in bytes.
 max_pdu_bytes = 131072
 # Seconds allowed for association negotiation/release, and idle time between
@@ -154,7 +159,8 @@ Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
   if (dicom) {
     BASTION_RETURN_IF_ERROR(CheckKeys(*dicom, "dicom",
                                       {"ae_title", "tls_listen", "plain_listen", "max_associations",
-                                       "max_associations_per_node", "max_pdu_bytes", "acse_timeout_seconds",
+                                       "max_associations_per_node", "max_pending_connections",
+                                       "max_pending_per_address", "max_pdu_bytes", "acse_timeout_seconds",
                                        "dimse_timeout_seconds", "throttle"}));
     if (const toml::node* n = dicom->get("ae_title")) {
       auto s = n->value<std::string>();
@@ -168,6 +174,10 @@ Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
     BASTION_RETURN_IF_ERROR(ReadInt(dicom, "max_associations", c.dicom.max_associations, 1, 4096, "dicom"));
     BASTION_RETURN_IF_ERROR(
         ReadInt(dicom, "max_associations_per_node", c.dicom.max_associations_per_node, 1, 4096, "dicom"));
+    BASTION_RETURN_IF_ERROR(
+        ReadInt(dicom, "max_pending_connections", c.dicom.max_pending_connections, 1, 4096, "dicom"));
+    BASTION_RETURN_IF_ERROR(
+        ReadInt(dicom, "max_pending_per_address", c.dicom.max_pending_per_address, 1, 4096, "dicom"));
     BASTION_RETURN_IF_ERROR(ReadInt(dicom, "max_pdu_bytes", c.dicom.max_pdu_bytes, 4096, 131072, "dicom"));
     BASTION_RETURN_IF_ERROR(ReadInt(dicom, "acse_timeout_seconds", c.dicom.acse_timeout_seconds, 1, 3600, "dicom"));
     BASTION_RETURN_IF_ERROR(

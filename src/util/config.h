@@ -35,6 +35,10 @@ struct DicomOptions {
   std::vector<Endpoint> plain_listen;  // default 127.0.0.1:11112 (loopback only)
   int max_associations = 64;           // in total; more are refused at once
   int max_associations_per_node = 8;   // per calling AE title
+  // Connections not yet admitted (TLS handshake, A-ASSOCIATE-RQ) have their
+  // own, smaller pool, so unauthenticated peers cannot take association slots.
+  int max_pending_connections = 32;    // in total
+  int max_pending_per_address = 8;     // per peer address
   std::uint32_t max_pdu_bytes = 131072;
   int acse_timeout_seconds = 30;       // association negotiation and release
   int dimse_timeout_seconds = 120;     // idle time between messages before we abort
