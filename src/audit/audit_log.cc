@@ -26,12 +26,21 @@ struct Tail {
 Result<Tail> ReadTail(int fd, off_t size) {
   Tail tail;
   if (size == 0) return tail;
-  off_t start = size > 65536 ? size - 65536 : 0;
-  std::string buf(static_cast<std::size_t>(size - start), '\0');
-  ssize_t n = ::pread(fd, buf.data(), buf.size(), start);
-  if (n != static_cast<ssize_t>(buf.size())) return ErrnoStatus("read audit log tail");
-  if (buf.back() != '\n') return Status(Code::kCorrupt, "audit log does not end with a complete record");
-  std::size_t line_start = buf.rfind('\n', buf.size() - 2);
+  // Read backwards until the start of the last record (records have no size limit).
+  std::string buf;
+  off_t start = size;
+  std::size_t line_start = std::string::npos;
+  while (start > 0) {
+    off_t chunk = std::min<off_t>(start, 65536);
+    start -= chunk;
+    std::string part(static_cast<std::size_t>(chunk), '\0');
+    if (::pread(fd, part.data(), part.size(), start) != static_cast<ssize_t>(part.size()))
+      return ErrnoStatus("read audit log tail");
+    buf.insert(0, part);
+    if (buf.back() != '\n') return Status(Code::kCorrupt, "audit log does not end with a complete record");
+    if (buf.size() >= 2) line_start = buf.rfind('\n', buf.size() - 2);
+    if (line_start != std::string::npos) break;
+  }
   line_start = line_start == std::string::npos ? 0 : line_start + 1;
   try {
     auto rec = nlohmann::json::parse(buf.substr(line_start, buf.size() - 1 - line_start));

@@ -116,7 +116,10 @@ class LocalBlobStore final : public BlobStore {
 
   Status Remove(const BlobKey& key) override {
     std::filesystem::path p = PathFor(key);
-    if (::unlink(p.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove object");
+    if (::unlink(p.c_str()) != 0) {
+      if (errno == ENOENT) return Status::Ok();  // not stored: nothing to remove
+      return ErrnoStatus("remove object");
+    }
     return FsyncDirectory(p.parent_path());
   }
 

@@ -176,6 +176,7 @@ Result<Part10Layout> ParsePart10Layout(std::string_view head) {
     return static_cast<std::uint32_t>(u16(at)) | (static_cast<std::uint32_t>(u16(at + 2)) << 16);
   };
   while (true) {
+    if (pos == head.size()) break;  // the meta group ends the file: an empty dataset
     if (pos + 8 > head.size()) return Status(Code::kInvalidArgument, "file meta information is truncated");
     std::uint16_t group = u16(pos);
     if (group != 0x0002) break;

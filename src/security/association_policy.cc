@@ -26,7 +26,7 @@ AssociationDecision DecideAssociation(const AssociationRequest& req, std::string
     d.why = "peer address is not one of the node's registered addresses";
     return d;
   }
-  if (req.transport == Transport::kPlain && node->tls_only) {
+  if (req.transport == Transport::kPlain && (node->tls_only || !node->tls_cert_sha256.empty())) {
     d.why = "node is registered as TLS-only but connected to the plain port";
     return d;
   }

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
+
 #include <chrono>
 
 #include "util/crypto.h"
@@ -87,33 +89,41 @@ Status SaveNodes(const std::filesystem::path& file, const std::vector<Node>& nod
   return WriteFileAtomic(file, doc.dump(2) + "\n", 0640);
 }
 
+NodeDirectory::FileIdentity NodeDirectory::Identify(const std::filesystem::path& file) {
+  struct stat st {};
+  FileIdentity id;
+  if (::stat(file.c_str(), &st) != 0) return id;
+  id.device = st.st_dev;
+  id.inode = st.st_ino;
+  id.size = static_cast<std::uint64_t>(st.st_size);
+  id.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  id.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return id;
+}
+
 Status NodeDirectory::Reload() {
-  std::error_code ec;
-  auto mtime = std::filesystem::last_write_time(file_, ec);
-  auto size = ec ? 0 : std::filesystem::file_size(file_, ec);
+  FileIdentity identity = Identify(file_);
   BASTION_ASSIGN_OR_RETURN(auto nodes, LoadNodes(file_));
   if (accept_) BASTION_RETURN_IF_ERROR(accept_(nodes));
   std::lock_guard lock(mu_);
   nodes_ = std::move(nodes);
-  mtime_ = mtime;
-  size_ = size;
+  loaded_ = identity;
   return Status::Ok();
 }
 
 void NodeDirectory::MaybeReload() {
   // A stat per association: cheap, and a registry change applies to the very next one.
+  FileIdentity current = Identify(file_);
   {
     std::lock_guard lock(mu_);
-    std::error_code ec;
-    auto mtime = std::filesystem::last_write_time(file_, ec);
-    auto size = ec ? 0 : std::filesystem::file_size(file_, ec);
-    if (mtime == mtime_ && size == size_) return;
+    if (current == loaded_ || current == refused_) return;
   }
   Status s = Reload();
+  std::lock_guard lock(mu_);
   if (s.ok()) {
-    std::lock_guard lock(mu_);
     spdlog::info("node registry reloaded ({} nodes)", nodes_.size());
   } else {
+    refused_ = current;  // said once, not on every association
     spdlog::error("node registry not reloaded, keeping the previous one: {}", s.ToString());
   }
 }
