@@ -24,8 +24,8 @@ Status StagedObject::Append(const void* data, std::size_t size) {
   BASTION_RETURN_IF_ERROR(WriteAll(fd_.get(), data, size));
   hash_.Update(data, size);
   size_ += size;
-  // Start writing back to disk while the rest arrives, so that Seal()'s
-  // fdatasync finds little left to do. A hint only: errors surface at Seal().
+  // Start writing back to disk while the rest arrives, so that the store's
+  // Flush() finds little left to do. A hint only: errors surface there.
   constexpr std::uint64_t kWritebackChunk = 256 * 1024;
   if (size_ - writeback_from_ >= kWritebackChunk) {
     ::sync_file_range(fd_.get(), static_cast<off64_t>(writeback_from_),

@@ -73,7 +73,17 @@ AssociationThrottle::Verdict AssociationThrottle::Check(const IpAddress& address
 std::chrono::milliseconds AssociationThrottle::RecordFailure(const IpAddress& address) {
   auto now = clock_();
   std::lock_guard lock(mu_);
-  if (entries_.size() > 100000) entries_.clear();  // bounded memory under a flood of addresses
+  if (entries_.size() >= kMaxTrackedAddresses) {
+    // Bounded memory under a flood of addresses: forget the ones with nothing
+    // left in the window, but never an active lockout.
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      Prune(it->second, now);
+      if (it->second.failures.empty() && now >= it->second.locked_until) it = entries_.erase(it);
+      else ++it;
+    }
+    if (entries_.size() >= kMaxTrackedAddresses && !entries_.contains(address.ToString()))
+      return std::chrono::milliseconds(options_.max_delay_ms);  // cannot track: treat as a guesser
+  }
   Entry& e = entries_[address.ToString()];
   Prune(e, now);
   e.failures.push_back(now);

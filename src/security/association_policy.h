@@ -71,6 +71,7 @@ class AssociationThrottle {
     std::chrono::steady_clock::time_point locked_until{};
   };
   void Prune(Entry& e, std::chrono::steady_clock::time_point now) const;
+  static constexpr std::size_t kMaxTrackedAddresses = 100000;
 
   const ThrottleOptions options_;
   const Clock clock_;
