@@ -51,24 +51,14 @@ void QuickAck(DcmNativeSocketType sock) {
   ::setsockopt(sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
 }
 
-class QuickAckTcpConnection final : public DcmTCPConnection {
+// A DCMTK connection (plain or TLS) that re-arms the quick ACK after every read.
+template <typename Base>
+class QuickAckConnection final : public Base {
  public:
-  explicit QuickAckTcpConnection(DcmNativeSocketType sock) : DcmTCPConnection(sock), sock_(sock) {}
+  template <typename... More>
+  explicit QuickAckConnection(DcmNativeSocketType sock, More... more) : Base(sock, more...), sock_(sock) {}
   ssize_t read(void* buf, size_t nbyte) override {
-    ssize_t n = DcmTCPConnection::read(buf, nbyte);
-    QuickAck(sock_);
-    return n;
-  }
-
- private:
-  DcmNativeSocketType sock_;
-};
-
-class QuickAckTlsConnection final : public DcmTLSConnection {
- public:
-  QuickAckTlsConnection(DcmNativeSocketType sock, SSL* ssl) : DcmTLSConnection(sock, ssl), sock_(sock) {}
-  ssize_t read(void* buf, size_t nbyte) override {
-    ssize_t n = DcmTLSConnection::read(buf, nbyte);
+    ssize_t n = Base::read(buf, nbyte);
     QuickAck(sock_);
     return n;
   }
@@ -82,14 +72,14 @@ class HandoffLayer final : public DcmTransportLayer {
   HandoffLayer(std::unique_lock<std::mutex>* gate, DcmTLSTransportLayer* tls) : gate_(gate), tls_(tls) {}
   DcmTransportConnection* createConnection(DcmNativeSocketType sock, OFBool useSecureLayer) override {
     Release();
-    if (!useSecureLayer) return new QuickAckTcpConnection(sock);
+    if (!useSecureLayer) return new QuickAckConnection<DcmTCPConnection>(sock);
     if (tls_ == nullptr) return nullptr;
     SSL* ssl = SSL_new(tls_->getNativeHandle());  // the connection takes ownership
     if (ssl == nullptr || SSL_set_fd(ssl, sock) != 1) {
       SSL_free(ssl);
       return nullptr;
     }
-    return new QuickAckTlsConnection(sock, ssl);
+    return new QuickAckConnection<DcmTLSConnection>(sock, ssl);
   }
   void Release() {
     if (gate_->owns_lock()) {
