@@ -6,7 +6,7 @@ DATA ?= data
 JOBS ?= $(shell nproc)
 BASTION = $(BUILD)/src/cli/bastion
 
-.PHONY: all build serve test unit integration bench clean
+.PHONY: all build serve test unit integration sanitize bench clean
 
 all: build
 
@@ -34,9 +34,16 @@ unit: build
 integration: build
 	cd $(BUILD) && ctest --output-on-failure -L integration
 
+# Every test again against an AddressSanitizer + UBSan build (slower; not part of `make test`).
+sanitize:
+	scripts/install-deps.sh test
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBASTION_SANITIZE=address,undefined
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure --timeout 900
+
 bench: build
 	scripts/install-deps.sh bench
 	bench/ingest.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan
