@@ -119,8 +119,6 @@ class Archive {
   // stored objects missing from the catalog and checks every catalog row has its object.
   Result<RecoveryReport> Recover(bool full_scan);
 
-  index::Catalog& catalog() { return *deps_.catalog; }
-
  private:
   using CommitOutcome = Result<index::InsertOutcome>;
 

@@ -2,6 +2,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -188,7 +190,14 @@ int Serve(const std::filesystem::path& data) {
     spdlog::info("signal {}: stopping", sig);
     break;
   }
-  server.Stop();
+  if (!server.Stop()) {
+    // Something may be half-stored: leave no clean-stop marker, so the next
+    // start scans the object store.
+    spdlog::warn("stopped with associations still running; the next start will run full recovery");
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    std::_Exit(kExitOk);  // no destructors under threads that are still running
+  }
   if (Status s = WriteFileAtomic(layout.clean_marker(), "", 0600); !s.ok())
     spdlog::warn("could not mark the clean stop: {}", s.ToString());
   spdlog::info("stopped");

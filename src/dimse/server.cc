@@ -237,8 +237,8 @@ std::string DicomServer::DescribeListeners() const {
   return out;
 }
 
-void DicomServer::Stop() {
-  if (stopping_.exchange(true)) return;
+bool DicomServer::Stop() {
+  if (stopping_.exchange(true)) return drained_;
   if (wake_.valid()) {
     std::uint64_t one = 1;
     (void)::write(wake_.get(), &one, sizeof one);
@@ -249,7 +249,9 @@ void DicomServer::Stop() {
   // Associations notice stopping_ within a second once idle.
   idle_cv_.wait_for(lock, std::chrono::seconds(config_.dicom.dimse_timeout_seconds + 5),
                     [this] { return connections_ == 0; });
-  if (connections_ != 0) spdlog::warn("{} associations still open at shutdown", connections_);
+  drained_ = connections_ == 0;
+  if (!drained_) spdlog::warn("{} associations still open at shutdown", connections_);
+  return drained_;
 }
 
 void DicomServer::AcceptLoop() {

@@ -41,8 +41,9 @@ class DicomServer {
   // Fails (nothing left running) if a port cannot be bound or TLS cannot be set up.
   Status Start();
   // Stops accepting, lets each association finish the operation in progress,
-  // releases idle ones, and returns when all are gone (bounded by the DIMSE timeout).
-  void Stop();
+  // releases idle ones, and returns when all are gone (bounded by the DIMSE
+  // timeout). Returns false if some were still running at the bound.
+  bool Stop();
 
   // "dicom-tls=0.0.0.0:2762 dicom=127.0.0.1:11112"
   std::string DescribeListeners() const;
@@ -70,6 +71,7 @@ class DicomServer {
   UniqueFd wake_;  // eventfd: wakes the acceptor on Stop
   std::thread acceptor_;
   std::atomic<bool> stopping_{false};
+  bool drained_ = true;  // set by Stop()
 
   // Leaves the pending pool (admission decided, either way).
   void LeavePending(const IpAddress& peer);
