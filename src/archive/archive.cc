@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
+
 #include "dicom/dicom.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -124,9 +126,15 @@ Status Validate(const dicom::InstanceHeader& h, const ClaimedIdentity& claimed) 
 std::vector<Archive::CommitOutcome> Archive::CommitBatch(std::vector<index::InstanceRecord>& batch) {
   // Every object of the batch is linked into the blob store; make those
   // links durable before any catalog row points at them.
+  auto start = std::chrono::steady_clock::now();
   Status flushed = deps_.blobs->Flush();
+  auto flushed_at = std::chrono::steady_clock::now();
   if (!flushed.ok()) return std::vector<CommitOutcome>(batch.size(), flushed);
   auto outcomes = deps_.catalog->InsertBatch(batch);
+  spdlog::debug("commit batch of {}: blob flush {} us, catalog {} us", batch.size(),
+                std::chrono::duration_cast<std::chrono::microseconds>(flushed_at - start).count(),
+                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - flushed_at)
+                    .count());
   if (!outcomes.ok()) return std::vector<CommitOutcome>(batch.size(), outcomes.status());
   std::vector<CommitOutcome> out;
   out.reserve(batch.size());
@@ -150,10 +158,13 @@ StoreResult Archive::FinishStore(const Principal& who, std::unique_ptr<IncomingO
   blobs::StagedObject& staged = *object->staged_;
   if (Status s = staged.Seal(); !s.ok()) return Reject(who, claimed, s, size);
 
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
   auto header = dicom::ReadHeader(staged.path());
   if (!header.ok()) return Reject(who, claimed, header.status(), size);
   if (Status s = Validate(*header, claimed); !s.ok()) return Reject(who, claimed, s, size);
 
+  auto t1 = Clock::now();
   auto key = deps_.blobs->Put(staged);
   if (!key.ok()) return Reject(who, claimed, key.status(), size);
 
@@ -169,7 +180,9 @@ StoreResult Archive::FinishStore(const Principal& who, std::unique_ptr<IncomingO
                             {"patient_id", h.patient_id}, {"transfer_syntax_uid", h.transfer_syntax_uid},
                             {"size", record.size_bytes}, {"blob", record.blob_key}};
 
+  auto t2 = Clock::now();
   CommitOutcome committed = commit_.Submit(record);
+  auto t3 = Clock::now();
   StoreResult r;
   r.sop_class_uid = claimed.sop_class_uid;
   r.sop_instance_uid = claimed.sop_instance_uid;
@@ -206,6 +219,10 @@ StoreResult Archive::FinishStore(const Principal& who, std::unique_ptr<IncomingO
   }
   Status audited = deps_.audit->Append(
       audit::AuditEvent{"instance.store", r.outcome != StoreOutcome::kConflict || r.warning, ActorOf(who), details});
+  auto t4 = Clock::now();
+  auto us = [](auto a, auto b) { return std::chrono::duration_cast<std::chrono::microseconds>(b - a).count(); };
+  spdlog::debug("store timings (us): parse {} put {} commit {} audit {}", us(t0, t1), us(t1, t2), us(t2, t3),
+                us(t3, t4));
   if (!audited.ok()) {
     // Nothing is acknowledged that is not audited.
     spdlog::error("audit append failed: {}", audited.ToString());

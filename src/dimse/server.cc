@@ -585,8 +585,12 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     } else {
       std::uint64_t abort_after = config_.storage.max_object_bytes * 2 + (16u << 20);
       IncomingStream stream(**incoming, abort_after);
+      auto received_from = std::chrono::steady_clock::now();
       cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_BLOCKING, dimse_timeout, &pres_id, &stream, nullptr, nullptr);
       stream.flush();
+      spdlog::debug("C-STORE dataset received in {} us", std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now() - received_from)
+                                         .count());
       if (cond.good()) result = archive_.FinishStore(principal, std::move(*incoming));
       else if (!stream.error().empty()) spdlog::warn("receiving from {}: {}", req.calling_ae, stream.error());
     }
