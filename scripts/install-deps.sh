@@ -18,7 +18,7 @@ build_pkgs=(
 test_pkgs=(
   dcmtk            # storescu, echoscu, findscu, ... : real peers nobody here wrote
   python3-pydicom  # its data/ folder is our real-world sample corpus
-  python3 openssl procps iproute2 util-linux  # util-linux: unshare, nsenter for the 0.0.0.0 tests
+  python3 python3-cryptography openssl procps iproute2 util-linux  # util-linux: unshare, nsenter for the 0.0.0.0 tests
 )
 bench_pkgs=(
   libbenchmark-dev orthanc util-linux

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <iostream>
 
@@ -116,6 +117,39 @@ int Init(const std::filesystem::path& data, const InitOptions& options) {
   return kExitOk;
 }
 
+namespace {
+
+// An expired server certificate makes every TLS peer fail with an opaque
+// handshake error; say so plainly at start-up instead, and warn a month ahead.
+int CheckCertificates(const Config& config) {
+  if (config.dicom.tls_listen.empty()) return kExitOk;
+  for (const auto& [what, path] : {std::pair{"server certificate", config.tls.certificate},
+                                   std::pair{"client CA certificate", config.tls.client_ca}}) {
+    auto pem = ReadFile(path, 1 << 20);
+    if (!pem.ok()) {
+      PrintError(std::string("cannot read the ") + what + " " + path.string() + ": " + pem.status().message());
+      return kExitInsecureConfig;
+    }
+    auto info = security::ReadCertificateInfo(*pem);
+    if (!info.ok()) {
+      PrintError(std::string("the ") + what + " " + path.string() + " is not a PEM certificate");
+      return kExitInsecureConfig;
+    }
+    std::int64_t now = std::time(nullptr);
+    std::int64_t days_left = (info->not_after - now) / 86400;
+    if (info->not_after <= now) {
+      PrintError(std::string("refusing to start: the ") + what + " " + path.string() +
+                 " has expired. Replace it, or point [tls] in bastion.toml at a valid one.");
+      return kExitInsecureConfig;
+    }
+    if (days_left < 30)
+      spdlog::warn("the {} {} expires in {} days; replace it before then", what, path.string(), days_left);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
 int Serve(const std::filesystem::path& data) {
   // Signals are taken synchronously by this thread; block them before any thread starts.
   sigset_t signals;
@@ -147,6 +181,7 @@ int Serve(const std::filesystem::path& data) {
     PrintError("refusing to start: " + s.message());
     return kExitInsecureConfig;
   }
+  if (int rc = CheckCertificates(stack->config); rc != kExitOk) return rc;
   // A registry edited while we run is applied only if it passes the same check.
   stack->nodes->SetValidator(
       [config = stack->config](const std::vector<security::Node>& nodes) { return security::SelfCheck(config, nodes); });

@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
 #include <memory>
 
 #include "util/crypto.h"
@@ -123,6 +124,28 @@ Result<IssuedCertificate> IssueCertificate(const std::string& ca_cert_pem, const
   if (!san.empty()) BASTION_RETURN_IF_ERROR(AddExtension(cert.get(), ca.get(), NID_subject_alt_name, san));
   if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) == 0) return SslError("signing failed");
   return IssuedCertificate{CertPem(cert.get()), KeyPem(key.get()), CertSha256(cert.get())};
+}
+
+Result<CertificateInfo> ReadCertificateInfo(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  CertPtr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return Status(Code::kInvalidArgument, "not a PEM certificate");
+  CertificateInfo info;
+  auto seconds = [](const ASN1_TIME* t) {
+    std::tm tm{};
+    ASN1_TIME_to_tm(t, &tm);
+    return static_cast<std::int64_t>(timegm(&tm));
+  };
+  info.not_before = seconds(X509_get0_notBefore(cert.get()));
+  info.not_after = seconds(X509_get0_notAfter(cert.get()));
+  info.sha256 = CertSha256(cert.get());
+  unsigned char* der = nullptr;
+  int len = i2d_X509(cert.get(), &der);
+  if (len > 0) {
+    info.common_name = DerCommonName(der, static_cast<std::size_t>(len));
+    OPENSSL_free(der);
+  }
+  return info;
 }
 
 Result<std::string> CertificateFingerprint(const std::string& pem) {

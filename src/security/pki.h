@@ -4,6 +4,7 @@
 // SHA-256 signatures, which DCMTK's BCP 195 profiles negotiate.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -29,6 +30,15 @@ Result<IssuedCertificate> IssueCertificate(const std::string& ca_cert_pem, const
                                            const std::string& common_name, CertificateUse use,
                                            const std::vector<std::string>& ip_addresses,
                                            const std::vector<std::string>& dns_names, int valid_days);
+
+struct CertificateInfo {
+  std::string common_name;
+  std::int64_t not_before = 0;  // seconds since the epoch
+  std::int64_t not_after = 0;
+  std::string sha256;
+};
+// Reads the first certificate of a PEM text.
+Result<CertificateInfo> ReadCertificateInfo(const std::string& certificate_pem);
 
 // SHA-256 of a PEM certificate's DER encoding.
 Result<std::string> CertificateFingerprint(const std::string& certificate_pem);

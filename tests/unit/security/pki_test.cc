@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <string>
 
 #include "../temp_dir.h"
@@ -196,6 +197,20 @@ TEST_F(PkiTest, ClientCertificate) {
             0)
       << out;
   EXPECT_NE(OpenSsl("verify -CAfile " + other_ca + " " + cert, &out), 0) << out;
+}
+
+TEST_F(PkiTest, CertificateInfoReadsNameLifetimeAndFingerprint) {
+  auto info = ReadCertificateInfo(Client().certificate_pem);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->common_name, "CT1");
+  EXPECT_EQ(info->sha256, Client().sha256);
+  std::int64_t now = std::time(nullptr);
+  // Issued for 30 days, back-dated an hour against clock skew.
+  EXPECT_LE(info->not_before, now);
+  EXPECT_GT(info->not_before, now - 2 * 3600);
+  EXPECT_GT(info->not_after, now + 29 * 86400);
+  EXPECT_LE(info->not_after, now + 30 * 86400 + 60);
+  EXPECT_FALSE(ReadCertificateInfo("not a certificate").ok());
 }
 
 }  // namespace
