@@ -34,13 +34,14 @@ audit::Actor Archive::ActorOf(const Principal& who) {
   return audit::Actor{std::string(who.KindName()), who.id, who.address};
 }
 
-void Archive::Audit(audit::AuditEvent event) {
+Status Archive::Audit(audit::AuditEvent event) {
   Status s = deps_.audit->Append(std::move(event));
   if (!s.ok()) spdlog::error("audit append failed: {}", s.ToString());
+  return s;
 }
 
 void Archive::RecordSecurityEvent(const std::string& type, const audit::Actor& actor, nlohmann::json details) {
-  Audit(audit::AuditEvent{type, false, actor, std::move(details)});
+  (void)Audit(audit::AuditEvent{type, false, actor, std::move(details)});
 }
 
 Admission Archive::AdmitAssociation(const security::AssociationRequest& req) {
@@ -62,15 +63,22 @@ Admission Archive::AdmitAssociation(const security::AssociationRequest& req) {
     details["client_cert_cn"] = req.peer_cert_cn;
   }
   if (a.decision.accept) details["permissions"] = a.principal.permissions.Names();
-  Audit(audit::AuditEvent{"association", a.decision.accept, ActorOf(a.principal), std::move(details)});
+  if (!Audit(audit::AuditEvent{"association", a.decision.accept, ActorOf(a.principal), std::move(details)}).ok() &&
+      a.decision.accept) {
+    // No access that is not on the record: refuse while the audit log cannot be written.
+    a.decision.accept = false;
+    a.decision.reason = security::RejectReason::kCallingAeNotRecognized;
+    a.decision.why = "the audit log cannot be written";
+    a.principal.permissions = security::PermissionSet();
+  }
   return a;
 }
 
 Result<std::unique_ptr<IncomingObject>> Archive::BeginStore(const Principal& who, const ClaimedIdentity& claimed) {
   if (!who.May(Permission::kStore)) {
     Status denied(Code::kPermissionDenied, "this principal may not store");
-    Audit(audit::AuditEvent{"instance.store", false, ActorOf(who),
-                            {{"sop_instance_uid", claimed.sop_instance_uid}, {"reason", denied.ToString()}}});
+    (void)Audit(audit::AuditEvent{"instance.store", false, ActorOf(who),
+                                  {{"sop_instance_uid", claimed.sop_instance_uid}, {"reason", denied.ToString()}}});
     return denied;
   }
   BASTION_ASSIGN_OR_RETURN(auto staged, deps_.staging->Create());
@@ -90,8 +98,8 @@ StoreResult Archive::Reject(const Principal& who, const ClaimedIdentity& claimed
   r.status = why;
   r.sop_class_uid = claimed.sop_class_uid;
   r.sop_instance_uid = claimed.sop_instance_uid;
-  spdlog::warn("store from {} {} refused: {}", who.KindName(), who.id, why.ToString());
-  Audit(audit::AuditEvent{"instance.store", false, ActorOf(who),
+  spdlog::warn("store from {} {} refused: {}", who.KindName(), Printable(who.id), Printable(why.ToString()));
+  (void)Audit(audit::AuditEvent{"instance.store", false, ActorOf(who),
                           {{"sop_instance_uid", claimed.sop_instance_uid},
                            {"sop_class_uid", claimed.sop_class_uid},
                            {"size", size},
@@ -312,7 +320,7 @@ Result<RecoveryReport> Archive::Recover(bool full_scan) {
     }
     ++report.objects_reindexed;
     const auto& h = record.header;
-    Audit(audit::AuditEvent{"instance.store", true, system,
+    (void)Audit(audit::AuditEvent{"instance.store", true, system,
                             {{"sop_instance_uid", h.sop_instance_uid}, {"study_instance_uid", h.study_instance_uid},
                              {"patient_id", h.patient_id}, {"blob", record.blob_key}, {"outcome", "reindexed"}}});
     return Status::Ok();
@@ -327,7 +335,7 @@ Result<RecoveryReport> Archive::Recover(bool full_scan) {
     }
     return Status::Ok();
   }));
-  Audit(audit::AuditEvent{"recovery", report.catalog_rows_missing_blob == 0, system,
+  (void)Audit(audit::AuditEvent{"recovery", report.catalog_rows_missing_blob == 0, system,
                           {{"staging_leftovers_removed", report.staging_leftovers_removed},
                            {"objects_reindexed", report.objects_reindexed},
                            {"objects_removed", report.objects_removed},

@@ -125,7 +125,7 @@ class Archive {
   std::vector<CommitOutcome> CommitBatch(std::vector<index::InstanceRecord>& batch);
   StoreResult Reject(const security::Principal& who, const ClaimedIdentity& claimed, Status why,
                      std::uint64_t size);
-  void Audit(audit::AuditEvent event);
+  Status Audit(audit::AuditEvent event);
   static audit::Actor ActorOf(const security::Principal& who);
 
   const Config config_;

@@ -436,6 +436,8 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   req.calling_ae = AeFromParams(params->DULparams.callingAPTitle);
   req.peer = peer;
   req.transport = transport;
+  // AE titles came off the wire: only printable copies reach the log.
+  const std::string calling_log = Printable(req.calling_ae), called_log = Printable(req.called_ae);
   if (transport == Transport::kTls) {
     unsigned long len = ASC_getPeerCertificateLength(assoc);
     if (len > 0 && len < (1u << 20)) {
@@ -466,8 +468,8 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
 
   archive::Admission admission = archive_.AdmitAssociation(req);
   if (!admission.decision.accept) {
-    spdlog::info("association from {} (calling {}, called {}) rejected: {}", peer.ToString(), req.calling_ae,
-                 req.called_ae, admission.decision.why);
+    spdlog::info("association from {} (calling {}, called {}) rejected: {}", peer.ToString(), calling_log,
+                 called_log, admission.decision.why);
     auto delay = NoteFailure(peer);
     if (delay.count() > 0) std::this_thread::sleep_for(delay);  // rate limiting of guessers, by design
     T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
@@ -481,7 +483,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   const security::Principal& principal = admission.principal;
   leave_pending();
   if (!EnterAssociation(req.calling_ae)) {
-    spdlog::warn("association from {} ({}) refused: association limit reached", peer.ToString(), req.calling_ae);
+    spdlog::warn("association from {} ({}) refused: association limit reached", peer.ToString(), calling_log);
     T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
                                ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED};
     ASC_rejectAssociation(assoc, &rej);
@@ -521,7 +523,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     cleanup();
     return;
   }
-  spdlog::info("association from {} ({}, {}) accepted, {} presentation contexts", peer.ToString(), req.calling_ae,
+  spdlog::info("association from {} ({}, {}) accepted, {} presentation contexts", peer.ToString(), calling_log,
                transport == Transport::kTls ? "TLS" : "plain", accepted);
   // Admitted: reads inside a message may now take as long as the DIMSE timeout.
   SetSocketTimeouts(guard.dup(), config_.dicom.dimse_timeout_seconds);
@@ -550,7 +552,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     }
     if (cond.bad()) {
       if (cond != DUL_PEERABORTEDASSOCIATION) {
-        spdlog::info("association with {} ({}) ended: {}", peer.ToString(), req.calling_ae, cond.text());
+        spdlog::info("association with {} ({}) ended: {}", peer.ToString(), calling_log, cond.text());
         ASC_abortAssociation(assoc);
       }
       break;
@@ -562,7 +564,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     if (msg.CommandField != DIMSE_C_STORE_RQ) {
       // We never accept a context for anything else; a peer sending it is broken.
       spdlog::warn("association with {} ({}): unexpected command 0x{:04x}, aborting", peer.ToString(),
-                   req.calling_ae, static_cast<unsigned>(msg.CommandField));
+                   calling_log, static_cast<unsigned>(msg.CommandField));
       ASC_abortAssociation(assoc);
       break;
     }
@@ -592,12 +594,12 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
                                          std::chrono::steady_clock::now() - received_from)
                                          .count());
       if (cond.good()) result = archive_.FinishStore(principal, std::move(*incoming));
-      else if (!stream.error().empty()) spdlog::warn("receiving from {}: {}", req.calling_ae, stream.error());
+      else if (!stream.error().empty()) spdlog::warn("receiving from {}: {}", calling_log, stream.error());
     }
     if (cond.bad()) {
       // The dataset did not arrive whole: nothing is stored (the staged file is removed).
       spdlog::info("association with {} ({}): dataset not received whole ({}), aborting", peer.ToString(),
-                   req.calling_ae, cond.text());
+                   calling_log, cond.text());
       archive_.RecordSecurityEvent("instance.store", audit::Actor{"node", req.calling_ae, peer.ToString()},
                                    {{"sop_instance_uid", claimed.sop_instance_uid},
                                     {"reason", std::string("dataset not received whole: ") + cond.text()}});
@@ -630,7 +632,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
       break;
     }
   }
-  spdlog::info("association with {} ({}) closed: {} stored, {} refused", peer.ToString(), req.calling_ae, stored,
+  spdlog::info("association with {} ({}) closed: {} stored, {} refused", peer.ToString(), calling_log, stored,
                failed);
   LeaveAssociation(req.calling_ae);
   cleanup();

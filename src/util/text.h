@@ -16,6 +16,11 @@ std::string ToUpper(std::string_view s);
 // Leading/trailing spaces are not significant; callers compare trimmed titles.
 bool IsValidAeTitle(std::string_view ae);
 
+// `s` with every character outside printable ASCII replaced by '?': for
+// putting strings that came off the wire (AE titles) into the ordinary log
+// without letting them forge lines or terminal escapes.
+std::string Printable(std::string_view s);
+
 // RFC 3339 UTC timestamp with microseconds, e.g. 2026-11-21T23:50:01.123456Z.
 std::string UtcTimestampNow();
 

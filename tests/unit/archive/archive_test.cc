@@ -690,6 +690,32 @@ TEST_F(ArchiveTest, AdmitAssociationDecidesAndAudits) {
   EXPECT_EQ(rec["actor"]["address"], "10.1.2.4");
 }
 
+class FailingAuditLog final : public audit::AuditLog {
+ public:
+  Status Append(audit::AuditEvent) override { return Status(Code::kIo, "disk full"); }
+};
+
+TEST_F(ArchiveTest, NoAssociationWhileTheAuditLogCannotBeWritten) {
+  test::WriteBytes(security::NodesPath(dir_.path()),
+                   R"({"version": 1, "nodes": [{"ae_title": "CT1", "hosts": ["10.1.2.3"], "allow": ["echo", "store"]}]})");
+  security::AssociationRequest req;
+  req.called_ae = "BASTION";
+  req.calling_ae = "CT1";
+  req.peer = *IpAddress::Parse("10.1.2.3");
+  req.transport = security::Transport::kPlain;
+  auto real = std::move(audit_);
+  audit_ = std::make_unique<FailingAuditLog>();
+  Rebuild();
+  Admission a = archive_->AdmitAssociation(req);
+  EXPECT_FALSE(a.decision.accept);
+  EXPECT_EQ(a.decision.reason, security::RejectReason::kCallingAeNotRecognized);
+  EXPECT_EQ(a.decision.why, "the audit log cannot be written");
+  EXPECT_TRUE(a.principal.permissions.empty());
+  archive_.reset();
+  audit_ = std::move(real);
+  Rebuild();
+}
+
 TEST_F(ArchiveTest, SecurityEventsAreAudited) {
   archive_->RecordSecurityEvent("association.lockout", audit::Actor{"anonymous", "", "203.0.113.7"},
                                 {{"failures", 20}});

@@ -35,6 +35,13 @@ TEST(SplitTest, DropsEmptyPiecesAndTrims) {
   EXPECT_THAT(Split(",x", ','), ElementsAre("x"));
 }
 
+TEST(PrintableTest, ReplacesControlAndNonAsciiBytes) {
+  EXPECT_EQ(Printable("CT_1 ok"), "CT_1 ok");
+  EXPECT_EQ(Printable("EVIL\n2026 info forged"), "EVIL?2026 info forged");
+  EXPECT_EQ(Printable(std::string("A\x1b[31mB\xc3\xa9", 9)), "A?[31mB??");
+  EXPECT_EQ(Printable(std::string("\0", 1)), "?");
+}
+
 TEST(ToUpperTest, AsciiOnly) {
   EXPECT_EQ(ToUpper("smith^john 1"), "SMITH^JOHN 1");
   EXPECT_EQ(ToUpper(""), "");
