@@ -12,7 +12,8 @@ struct Name {
   std::string_view name;
 };
 constexpr Name kNames[] = {{Permission::kEcho, "echo"}, {Permission::kStore, "store"}, {Permission::kFind, "find"},
-                           {Permission::kMove, "move"}, {Permission::kGet, "get"},     {Permission::kAdmin, "admin"}};
+                           {Permission::kMove, "move"}, {Permission::kGet, "get"},     {Permission::kAdmin, "admin"},
+                           {Permission::kReceive, "receive"}};
 }  // namespace
 
 PermissionSet PermissionSet::All() {

@@ -17,6 +17,7 @@ enum class Permission : std::uint32_t {
   kMove = 1u << 3,
   kGet = 1u << 4,
   kAdmin = 1u << 5,
+  kReceive = 1u << 6,  // may be sent instances (C-MOVE destination, `bastion send`)
 };
 
 class PermissionSet {
