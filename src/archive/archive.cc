@@ -44,6 +44,22 @@ void Archive::RecordSecurityEvent(const std::string& type, const audit::Actor& a
   (void)Audit(audit::AuditEvent{type, false, actor, std::move(details)});
 }
 
+void Archive::ApplyUserIdentity(const security::AssociationRequest& req, const security::Node& node, Admission& a) {
+  auto refuse = [&](std::string why) {
+    a.decision.accept = false;
+    a.decision.reason = security::RejectReason::kIdentityRejected;
+    a.decision.why = std::move(why);
+    a.principal.permissions = security::PermissionSet();
+  };
+  if (!req.identity) {
+    if (node.require_user_identity) refuse("node " + node.ae_title + " requires a user identity and none was sent");
+    return;
+  }
+  // User accounts arrive with the people layer; until then no identity can
+  // be verified, and an identity that cannot be verified is never ignored.
+  refuse("user identities cannot be verified by this server");
+}
+
 Admission Archive::AdmitAssociation(const security::AssociationRequest& req) {
   Admission a;
   a.decision = security::DecideAssociation(req, config_.dicom.ae_title, deps_.nodes->Snapshot());
@@ -51,6 +67,7 @@ Admission Archive::AdmitAssociation(const security::AssociationRequest& req) {
   a.principal.id = req.calling_ae;
   a.principal.address = req.peer.ToString();
   if (a.decision.accept) a.principal.permissions = a.decision.node->permissions;
+  if (a.decision.accept) ApplyUserIdentity(req, *a.decision.node, a);
   nlohmann::json details = {
       {"called_ae", req.called_ae},
       {"calling_ae", req.calling_ae},
@@ -61,6 +78,11 @@ Admission Archive::AdmitAssociation(const security::AssociationRequest& req) {
   if (!req.peer_cert_sha256.empty()) {
     details["client_cert_sha256"] = req.peer_cert_sha256;
     details["client_cert_cn"] = req.peer_cert_cn;
+  }
+  if (req.identity) {
+    // Who the person said they are (never the passcode or token).
+    details["user_identity_type"] = req.identity->type;
+    if (req.identity->type == 1 || req.identity->type == 2) details["user"] = req.identity->primary;
   }
   if (a.decision.accept) details["permissions"] = a.principal.permissions.Names();
   if (!Audit(audit::AuditEvent{"association", a.decision.accept, ActorOf(a.principal), std::move(details)}).ok() &&

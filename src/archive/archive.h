@@ -182,6 +182,9 @@ class Archive {
                      std::uint64_t size);
   Status Audit(audit::AuditEvent event);
   static audit::Actor ActorOf(const security::Principal& who);
+  // PS3.7 D.3.3.7: verifies the identity sent with an association (required
+  // by some nodes) and narrows the principal to that person.
+  void ApplyUserIdentity(const security::AssociationRequest& req, const security::Node& node, Admission& a);
 
   const Config config_;
   Dependencies deps_;

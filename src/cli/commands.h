@@ -28,6 +28,7 @@ struct NodeAddOptions {
   std::uint16_t port = 0;
   std::string tls_cert_sha256;
   bool tls_only = false;
+  bool require_user = false;
   std::string allow;
 };
 int NodeAdd(const std::filesystem::path& data, const NodeAddOptions& options);

@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
   node_add->add_option("--tls-cert-sha256", node.tls_cert_sha256,
                        "pin its client certificate (SHA-256 of the DER); implies --tls-only");
   node_add->add_flag("--tls-only", node.tls_only, "refuse this node on the plain DICOM port");
+  node_add->add_flag("--require-user", node.require_user,
+                     "associations must identify a person (user + password over TLS, or an API token)");
   node_add->add_option("--allow", node.allow, "SERVICE[,SERVICE...]: echo,store,find,move,get")->required();
   bool json = false;
   auto* node_list = node_cmd->add_subcommand("list", "list registered nodes");

@@ -84,6 +84,7 @@ int NodeAdd(const std::filesystem::path& data, const NodeAddOptions& o) {
     node.tls_cert_sha256 = *fp;
   }
   node.tls_only = o.tls_only || !node.tls_cert_sha256.empty();
+  node.require_user_identity = o.require_user;
   std::string bad;
   auto perms = security::PermissionSet::Parse(o.allow, &bad);
   if (!perms) {
@@ -108,10 +109,12 @@ int NodeAdd(const std::filesystem::path& data, const NodeAddOptions& o) {
         return Status::Ok();
       },
       {{"ae_title", node.ae_title}, {"hosts", hosts}, {"port", node.port}, {"tls_only", node.tls_only},
-       {"tls_cert_sha256", node.tls_cert_sha256}, {"allow", node.permissions.Names()}});
+       {"tls_cert_sha256", node.tls_cert_sha256}, {"require_user_identity", node.require_user_identity},
+       {"allow", node.permissions.Names()}});
   if (rc == kExitOk)
     std::cout << "registered node " << node.ae_title << " (" << node.permissions.ToString() << ")"
-              << (node.tls_only ? ", TLS only" : "") << "\n";
+              << (node.tls_only ? ", TLS only" : "")
+              << (node.require_user_identity ? ", a person's identity required" : "") << "\n";
   return rc;
 }
 
@@ -141,7 +144,8 @@ int NodeList(const std::filesystem::path& data, bool json) {
       nlohmann::json hosts = nlohmann::json::array();
       for (const auto& h : n.hosts) hosts.push_back(h.ToString());
       out.push_back({{"ae_title", n.ae_title}, {"hosts", hosts}, {"port", n.port}, {"tls_only", n.tls_only},
-                     {"tls_cert_sha256", n.tls_cert_sha256}, {"allow", n.permissions.Names()}});
+                     {"tls_cert_sha256", n.tls_cert_sha256}, {"require_user_identity", n.require_user_identity},
+                     {"allow", n.permissions.Names()}});
     }
     std::cout << out.dump(2) << "\n";
     return kExitOk;
@@ -158,7 +162,7 @@ int NodeList(const std::filesystem::path& data, bool json) {
     std::string transport = !n.tls_cert_sha256.empty() ? "tls+pin" : n.tls_only ? "tls" : "tls,plain";
     std::cout << std::left << std::setw(17) << n.ae_title << std::setw(32) << hosts << std::setw(7)
               << (n.port ? std::to_string(n.port) : "-") << std::setw(10) << transport << n.permissions.ToString()
-              << "\n";
+              << (n.require_user_identity ? " (user identity required)" : "") << "\n";
   }
   return kExitOk;
 }

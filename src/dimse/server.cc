@@ -8,6 +8,7 @@
 #include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmnet/dimse.h>
 #include <dcmtk/dcmnet/diutil.h>
+#include <dcmtk/dcmnet/dcuserid.h>
 #include <dcmtk/dcmnet/dul.h>
 #include <dcmtk/dcmtls/tlslayer.h>
 #include <dcmtk/dcmtls/tlstrans.h>
@@ -425,6 +426,26 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     }
   }
 
+  UserIdentityNegotiationSubItemRQ* identity = nullptr;
+  ASC_getUserIdentRQ(params, &identity);
+  if (identity != nullptr) {
+    security::AssociationRequest::Identity id;
+    id.type = static_cast<int>(identity->getIdentityType());
+    id.response_requested = identity->isPosResponseRequested();
+    auto field = [](Uint16 (UserIdentityNegotiationSubItemRQ::*get)(char*&, Uint16&) const,
+                    UserIdentityNegotiationSubItemRQ* item) {
+      char* buf = nullptr;
+      Uint16 len = 0;
+      (item->*get)(buf, len);
+      std::string out(buf ? buf : "", buf ? len : 0);
+      delete[] buf;
+      return out;
+    };
+    id.primary = field(&UserIdentityNegotiationSubItemRQ::getPrimField, identity);
+    id.secondary = field(&UserIdentityNegotiationSubItemRQ::getSecField, identity);
+    req.identity = std::move(id);
+  }
+
   char context_name[128] = {};
   ASC_getApplicationContextName(params, context_name, sizeof context_name);
   if (std::string(Trim(context_name)) != UID_StandardApplicationContext) {
@@ -452,6 +473,8 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     T_ASC_RejectParameters rej{ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
                                admission.decision.reason == security::RejectReason::kCalledAeNotRecognized
                                    ? ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED
+                               : admission.decision.reason == security::RejectReason::kIdentityRejected
+                                   ? ASC_REASON_SU_NOREASON
                                    : ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
     ASC_rejectAssociation(assoc, &rej);
     cleanup();
@@ -521,6 +544,15 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     ++accepted;
   }
   ASC_setAPTitles(params, nullptr, nullptr, config_.dicom.ae_title.c_str());
+  // A verified identity is confirmed when asked (no server response data for
+  // user/passcode; none issued for tokens either).
+  // (DCMTK 3.6.7 declares ASC_setIdentAC but does not export it.)
+  if (req.identity && req.identity->response_requested && principal.kind != security::PrincipalKind::kNode &&
+      params->DULparams.ackUserIdentNeg == nullptr) {
+    auto* ac = new UserIdentityNegotiationSubItemAC();  // owned by the association parameters
+    ac->setServerResponse(nullptr, 0);
+    params->DULparams.ackUserIdentNeg = ac;
+  }
   cond = ASC_acknowledgeAssociation(assoc);
   if (cond.bad()) {
     LeaveAssociation(req.calling_ae);

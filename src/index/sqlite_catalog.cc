@@ -12,7 +12,7 @@
 namespace bastion::index {
 namespace {
 
-constexpr int kSchemaVersion = 2;  // 2: patient_name_upper is Unicode upper case
+constexpr int kSchemaVersion = 2;  // 2: patient_name_upper is Unicode upper case; series_modality covers study_pk
 
 // Names are matched case-insensitively (PS3.4 C.2.2.2.1 leaves it to the
 // implementation; radiologists expect "smith" to find "SMITH"): the upper-case
@@ -62,7 +62,9 @@ CREATE TABLE IF NOT EXISTS series (
   num_instances INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS series_study ON series (study_pk);
-CREATE INDEX IF NOT EXISTS series_modality ON series (modality);
+-- Covering (modality, study): ModalitiesInStudy queries find their studies
+-- without reading the series rows.
+CREATE INDEX IF NOT EXISTS series_modality ON series (modality, study_pk);
 CREATE TABLE IF NOT EXISTS instances (
   pk INTEGER PRIMARY KEY,
   series_pk INTEGER NOT NULL REFERENCES series (pk),
@@ -324,6 +326,7 @@ class SqliteCatalog final : public Catalog {
       } else if (rc == SQLITE_ROW && q.ColumnInt(0) == 1) {
         // 1 -> 2: names were upper-cased in ASCII only.
         s = Exec("UPDATE patients SET patient_name_upper = bastion_upper(patient_name); "
+                 "DROP INDEX series_modality; CREATE INDEX series_modality ON series (modality, study_pk); "
                  "UPDATE schema_version SET version = 2");
       } else if (rc == SQLITE_ROW && q.ColumnInt(0) != kSchemaVersion) {
         s = Status(Code::kUnsupported, "catalog schema version " + std::to_string(q.ColumnInt(0)) +

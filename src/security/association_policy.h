@@ -24,6 +24,14 @@ struct AssociationRequest {
   Transport transport = Transport::kPlain;
   std::string peer_cert_sha256;  // TLS only: SHA-256 of the verified client certificate's DER
   std::string peer_cert_cn;      // TLS only: its subject common name
+  // User Identity Negotiation (PS3.7 D.3.3.7), when the requester sent one.
+  struct Identity {
+    int type = 0;           // 1 user, 2 user + passcode, 3 Kerberos, 4 SAML, 5 JWT
+    std::string primary;    // user name, or the token
+    std::string secondary;  // passcode (type 2)
+    bool response_requested = false;
+  };
+  std::optional<Identity> identity;
 };
 
 // A-ASSOCIATE-RJ reasons we use (PS3.8 9.3.4, Table 9-21), with source
@@ -35,6 +43,7 @@ enum class RejectReason {
                             // (over TLS the certificate must be the pinned one or, without a pin,
                             // one whose subject CN is the calling AE title: a certificate
                             // identifies one node, not any node)
+  kIdentityRejected,        // reason 1 (no reason given): the user identity is missing or wrong (PS3.7 D.3.3.7)
 };
 
 struct AssociationDecision {

@@ -57,6 +57,7 @@ Result<std::vector<Node>> LoadNodes(const std::filesystem::path& file) {
       n.port = j.value("port", std::uint16_t{0});
       n.tls_cert_sha256 = j.value("tls_cert_sha256", std::string());
       n.tls_only = j.value("tls_only", false) || !n.tls_cert_sha256.empty();
+      n.require_user_identity = j.value("require_user_identity", false);
       std::string bad;
       std::string allow;
       for (const auto& p : j.at("allow")) allow += p.get<std::string>() + ",";
@@ -83,6 +84,7 @@ Status SaveNodes(const std::filesystem::path& file, const std::vector<Node>& nod
                     {"port", n.port},
                     {"tls_cert_sha256", n.tls_cert_sha256},
                     {"tls_only", n.tls_only},
+                    {"require_user_identity", n.require_user_identity},
                     {"allow", n.permissions.Names()}});
   }
   nlohmann::json doc = {{"version", 1}, {"nodes", list}};

@@ -22,6 +22,10 @@ struct Node {
   std::uint16_t port = 0;           // where it listens (C-MOVE destination); 0 = unknown
   std::string tls_cert_sha256;      // pinned client certificate (lower-case hex), or empty
   bool tls_only = false;            // refused on the plain port (always true when pinned)
+  // Associations must carry a person's identity (PS3.7 D.3.3.7): user name +
+  // password (TLS only) or an API token; what they may do is then the node's
+  // permissions limited by that person's role. For shared reading workstations.
+  bool require_user_identity = false;
   PermissionSet permissions;
 };
 

@@ -123,8 +123,15 @@ Result<Endpoint> Endpoint::Parse(std::string_view text) {
 }
 
 std::string Endpoint::ToString() const {
-  if (address.v6) return "[" + address.ToString() + "]:" + std::to_string(port);
-  return address.ToString() + ":" + std::to_string(port);
+  // Built by appending: GCC 12 at -O3 warns (-Wrestrict, a false positive)
+  // about the operator+ chain.
+  std::string out;
+  if (address.v6) out += '[';
+  out += address.ToString();
+  if (address.v6) out += ']';
+  out += ':';
+  out += std::to_string(port);
+  return out;
 }
 
 }  // namespace bastion

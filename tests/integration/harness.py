@@ -1084,9 +1084,17 @@ def mini_associate(port, calling, called="BASTION", contexts=((UID_VERIFICATION,
 # Synthetic data
 
 
-def synth(out_dir, studies=1, series=1, instances=10, rows=64, cols=64, transcript=None):
+def synth(out_dir, studies=1, series=1, instances=10, rows=64, cols=64, transcript=None, modality=None,
+          seed=None, patients=None):
+    extra = []
+    if modality is not None:
+        extra += ["--modality", modality]
+    if seed is not None:
+        extra += ["--seed", str(seed)]
+    if patients is not None:
+        extra += ["--patients", str(patients)]
     p = run([SYNTH_BIN, "--out", out_dir, "--studies", str(studies), "--series", str(series),
-             "--instances", str(instances), "--rows", str(rows), "--cols", str(cols)],
+             "--instances", str(instances), "--rows", str(rows), "--cols", str(cols), *extra],
             timeout=600, transcript=transcript)
     if p.returncode != 0:
         raise AssertionError(f"bastion-synth failed rc={p.returncode}\n{p.out}")

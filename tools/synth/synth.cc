@@ -2,8 +2,15 @@
 // Part 10 files (Explicit VR Little Endian), for tests and benchmarks.
 //
 //   bastion-synth --out DIR [--studies N] [--series S] [--instances I]
-//                 [--rows R] [--cols C] [--modality CT|MR] [--seed X]
-//                 [--patients P]
+//                 [--instances-max M] [--rows R] [--cols C]
+//                 [--modality CT|MR|mix] [--seed X] [--patients P]
+//                 [--names synthetic|realistic] [--first-year Y --years N]
+//
+// The catalog options (--instances-max, --modality mix, --names realistic,
+// --first-year/--years) make a varied archive for query benchmarks: instance
+// counts that differ per study, six modalities, surnames with a realistic
+// spread (a common one such as SMITH is about 0.3% of patients), study dates
+// over several years. Without them the output is exactly what it always was.
 //
 // Layout: DIR/STUDY0001/SE001_IM00001.dcm, one folder per study. The same
 // arguments always give byte-identical files: every value (UIDs, names, dates,
@@ -49,6 +56,55 @@ constexpr std::string_view kUidRoot = "1.2.826.0.1.3680043.10.1234";
 constexpr const char* kCtImageStorage = "1.2.840.10008.5.1.4.1.1.2";
 constexpr const char* kMrImageStorage = "1.2.840.10008.5.1.4.1.1.4";
 
+// Modalities of --modality mix: the SOP class each is stored as and its share
+// (per mille) of the studies.
+struct ModalityInfo {
+  const char* modality;
+  const char* sop_class;
+  const char* study_description;
+  const char* body_part;
+  unsigned per_mille;
+};
+constexpr ModalityInfo kModalities[] = {
+    {"CT", kCtImageStorage, "SYNTH CT CHEST", "CHEST", 300},
+    {"MR", kMrImageStorage, "SYNTH MR BRAIN", "HEAD", 250},
+    {"CR", "1.2.840.10008.5.1.4.1.1.1", "SYNTH CR CHEST", "CHEST", 150},
+    {"DX", "1.2.840.10008.5.1.4.1.1.1.1", "SYNTH DX HAND", "HAND", 100},
+    {"US", "1.2.840.10008.5.1.4.1.1.6.1", "SYNTH US ABDOMEN", "ABDOMEN", 120},
+    {"MG", "1.2.840.10008.5.1.4.1.1.1.2", "SYNTH MG BREAST", "BREAST", 80},
+};
+constexpr int kModalityCt = 0;
+constexpr int kModalityMr = 1;
+
+// --names realistic: 30% of patients carry one of these common surnames
+// (uniformly, so each is ~0.3% of patients), the rest a generated one made of
+// syllables that cannot spell any of them (no "SM", "TH", "J", "W", ...).
+constexpr const char* kSurnames[] = {
+    "SMITH",    "JOHNSON",  "WILLIAMS", "BROWN",    "JONES",    "GARCIA",    "MILLER",   "DAVIS",
+    "RODRIGUEZ", "MARTINEZ", "HERNANDEZ", "LOPEZ",  "GONZALEZ", "WILSON",    "ANDERSON", "THOMAS",
+    "TAYLOR",   "MOORE",    "JACKSON",  "MARTIN",   "LEE",      "PEREZ",     "THOMPSON", "WHITE",
+    "HARRIS",   "SANCHEZ",  "CLARK",    "RAMIREZ",  "LEWIS",    "ROBINSON",  "WALKER",   "YOUNG",
+    "ALLEN",    "KING",     "WRIGHT",   "SCOTT",    "TORRES",   "NGUYEN",    "HILL",     "FLORES",
+    "GREEN",    "ADAMS",    "NELSON",   "BAKER",    "HALL",     "RIVERA",    "CAMPBELL", "MITCHELL",
+    "CARTER",   "ROBERTS",  "MUELLER",  "SCHMIDT",  "SCHNEIDER", "FISCHER",  "WEBER",    "MEYER",
+    "WAGNER",   "BECKER",   "SCHULZ",   "HOFFMANN", "DUBOIS",   "DURAND",    "LEROY",    "MOREAU",
+    "LAURENT",  "ROSSI",    "RUSSO",    "FERRARI",  "ESPOSITO", "BIANCHI",   "ROMANO",   "COLOMBO",
+    "JANSSEN",  "DEJONG",   "DEVRIES",  "VANDENBERG", "BAKKER", "VISSER",    "SMIT",     "MEIJER",
+    "NOWAK",    "KOWALSKI", "WISNIEWSKI", "KOWALCZYK", "IVANOV", "PETROV",   "SILVA",    "SANTOS",
+    "FERREIRA", "PEREIRA",  "OLIVEIRA", "COSTA",    "MURPHY",   "KELLY",     "OBRIEN",   "BYRNE",
+    "SATO",     "SUZUKI",   "TANAKA",   "WATANABE",
+};
+constexpr const char* kSyllables[] = {"BA", "BE", "BO", "DA", "DE", "DO", "FA", "FE", "GA", "GO",
+                                      "KA", "KE", "KO", "LA", "LE", "LO", "MA", "ME", "MO", "NA",
+                                      "NE", "NO", "PA", "PE", "RA", "RE", "RO", "TA", "TE", "VA"};
+constexpr const char* kGivenNames[] = {
+    "JAMES", "MARY",    "JOHN",   "PATRICIA", "ROBERT", "JENNIFER", "MICHAEL", "LINDA",  "DAVID",
+    "ELIZABETH", "WILLIAM", "BARBARA", "RICHARD", "SUSAN", "JOSEPH", "JESSICA", "THOMAS", "SARAH",
+    "CHARLES", "KAREN", "ANNA",   "PETER",    "MARIA",  "PAUL",     "EMMA",    "LUCAS",  "SOPHIE",
+    "HANS",  "CLAIRE",  "MARCO",  "GIULIA",   "PIET",   "ANNEKE",   "PIOTR",   "ZOFIA",  "OLGA",
+    "JOAO",  "ANA",     "SEAN",   "AOIFE",    "HIROSHI", "YUKI",
+};
+
 struct Options {
   std::string out;
   uint32_t studies = 1;
@@ -57,14 +113,20 @@ struct Options {
   uint32_t rows = 512;
   uint32_t cols = 512;
   bool mr = false;
+  bool modality_mix = false;  // --modality mix: per study, from kModalities
   uint32_t seed = 1;
   uint32_t patients = 0;  // 0: one patient per study
+  uint32_t instances_max = 0;  // 0: every series has `instances`
+  bool realistic_names = false;
+  uint32_t first_year = 0;  // 0: the historical 2020-01-01 + ~1500 days
+  uint32_t years = 0;
 };
 
 constexpr const char* kUsage =
     "usage: bastion-synth --out DIR [--studies N] [--series S] [--instances I]\n"
-    "                     [--rows R] [--cols C] [--modality CT|MR] [--seed X]\n"
-    "                     [--patients P]\n"
+    "                     [--instances-max M] [--rows R] [--cols C]\n"
+    "                     [--modality CT|MR|mix] [--seed X] [--patients P]\n"
+    "                     [--names synthetic|realistic] [--first-year Y --years N]\n"
     "\n"
     "Writes N studies of S series of I instances each (16-bit MONOCHROME2,\n"
     "Explicit VR Little Endian) under DIR, one folder per study. Output is\n"
@@ -74,12 +136,19 @@ constexpr const char* kUsage =
     "  --studies N      studies (default 1, max 999999)\n"
     "  --series S       series per study (default 1, max 9999)\n"
     "  --instances I    instances per series (default 10, max 999999)\n"
+    "  --instances-max M  vary instances per series between I and M, per study\n"
     "  --rows R         image rows (default 512, 1..8192)\n"
     "  --cols C         image columns (default 512, 1..8192)\n"
-    "  --modality M     CT (default) or MR\n"
+    "  --modality M     CT (default), MR, or mix: per study one of CT 30%, MR 25%,\n"
+    "                   CR 15%, US 12%, DX 10%, MG 8% (each with its SOP class)\n"
     "  --seed X         0..4294967295 (default 1); different seeds, disjoint UIDs\n"
     "  --patients P     number of distinct patients the studies are spread over\n"
-    "                   (default: one per study)\n";
+    "                   (default: one per study)\n"
+    "  --names K        synthetic (default: SYNTH^PATIENT0001, ...) or realistic:\n"
+    "                   SURNAME^GIVEN, 30% from 100 common surnames (~0.3% each,\n"
+    "                   SMITH among them), the rest generated and unique-ish\n"
+    "  --first-year Y   study dates spread uniformly over Y-01-01 .. (Y+N)-01-01\n"
+    "  --years N        (both or neither; default: 2020-01-01 + up to 1500 days)\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "bastion-synth: %s\n\n%s", msg.c_str(), kUsage);
@@ -135,14 +204,33 @@ Options parse_args(int argc, char** argv) {
       o.seed = parse_uint(name, need_value(), 0, 4294967295ULL);
     } else if (name == "--patients") {
       o.patients = parse_uint(name, need_value(), 1, 999999);
+    } else if (name == "--instances-max") {
+      o.instances_max = parse_uint(name, need_value(), 1, 999999);
+    } else if (name == "--first-year") {
+      o.first_year = parse_uint(name, need_value(), 1900, 2100);
+    } else if (name == "--years") {
+      o.years = parse_uint(name, need_value(), 1, 100);
+    } else if (name == "--names") {
+      std::string_view k = need_value();
+      if (k == "synthetic") {
+        o.realistic_names = false;
+      } else if (k == "realistic") {
+        o.realistic_names = true;
+      } else {
+        usage_error("--names wants synthetic or realistic, got '" + std::string(k) + "'");
+      }
     } else if (name == "--modality") {
       std::string_view m = need_value();
       if (m == "CT" || m == "ct") {
         o.mr = false;
+        o.modality_mix = false;
       } else if (m == "MR" || m == "mr") {
         o.mr = true;
+        o.modality_mix = false;
+      } else if (m == "mix") {
+        o.modality_mix = true;
       } else {
-        usage_error("--modality wants CT or MR, got '" + std::string(m) + "'");
+        usage_error("--modality wants CT, MR or mix, got '" + std::string(m) + "'");
       }
     } else {
       usage_error("unknown option '" + std::string(arg) + "'");
@@ -150,6 +238,9 @@ Options parse_args(int argc, char** argv) {
   }
   if (!have_out) usage_error("--out DIR is required");
   if (o.patients == 0 || o.patients > o.studies) o.patients = o.studies;
+  if (o.instances_max != 0 && o.instances_max < o.instances)
+    usage_error("--instances-max must be at least --instances");
+  if ((o.first_year == 0) != (o.years == 0)) usage_error("--first-year and --years go together");
   return o;
 }
 
@@ -193,6 +284,16 @@ std::string da_from_days(int64_t z) {
   return buf;
 }
 
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
 std::string fmt(const char* f, auto... args) {
   char buf[128];
   std::snprintf(buf, sizeof buf, f, args...);
@@ -226,8 +327,11 @@ class Writer {
                      ec.message().c_str());
         return false;
       }
+      uint32_t per_series = o_.instances;
+      if (o_.instances_max > o_.instances)
+        per_series += static_cast<uint32_t>(mix(o_.seed, 0x4e494e5354ULL, st) % (o_.instances_max - o_.instances + 1));
       for (uint32_t se = 1; se <= o_.series; ++se) {
-        for (uint32_t in = 1; in <= o_.instances; ++in) {
+        for (uint32_t in = 1; in <= per_series; ++in) {
           fs::path file = dir / fmt("SE%03u_IM%05u.dcm", se, in);
           if (!write_one(file, st, se, in)) return false;
         }
@@ -300,13 +404,47 @@ class Writer {
     return true;
   }
 
+  int modality_of(uint32_t st) const {
+    if (!o_.modality_mix) return o_.mr ? kModalityMr : kModalityCt;
+    unsigned r = static_cast<unsigned>(mix(o_.seed, 0x4d4f44414cULL, st) % 1000);
+    for (int m = 0; m < static_cast<int>(std::size(kModalities)); ++m) {
+      if (r < kModalities[m].per_mille) return m;
+      r -= kModalities[m].per_mille;
+    }
+    return kModalityCt;
+  }
+
+  std::string patient_name(uint32_t pat) const {
+    if (!o_.realistic_names) return fmt("SYNTH^PATIENT%04u", pat);
+    const uint64_t h = mix(o_.seed, 0x4e414d45ULL, pat);
+    std::string surname;
+    if (h % 1000 < 300) {
+      surname = kSurnames[(h >> 10) % std::size(kSurnames)];
+    } else {
+      uint64_t r = h >> 10;
+      const unsigned n = 2 + static_cast<unsigned>(r % 3);  // 2..4 syllables
+      r /= 3;
+      for (unsigned i = 0; i < n; ++i, r /= std::size(kSyllables)) surname += kSyllables[r % std::size(kSyllables)];
+    }
+    return surname + "^" + kGivenNames[(h >> 44) % std::size(kGivenNames)];
+  }
+
   bool write_one(const fs::path& file, uint32_t st, uint32_t se, uint32_t in) {
     const uint32_t pat = (st - 1) % o_.patients + 1;
     const uint64_t ph = mix(o_.seed, 0x5041544945ULL, pat);  // patient hash
     const uint64_t sh = mix(o_.seed, 0x5354554459ULL, st);   // study hash
+    const ModalityInfo& mod = kModalities[modality_of(st)];
+    const bool is_mr = &mod == &kModalities[kModalityMr];
+    const bool is_ct = &mod == &kModalities[kModalityCt];
 
-    // Study on a day in 2020-01-01 .. about 2024-02, a patient born 1930..2009.
-    const int64_t study_day = 18262 + static_cast<int64_t>(sh % 1500);
+    // Study on a day in 2020-01-01 .. about 2024-02 (or over --years from
+    // --first-year), a patient born 1930..2009.
+    int64_t study_day = 18262 + static_cast<int64_t>(sh % 1500);
+    if (o_.first_year != 0) {
+      const int64_t from = days_from_civil(o_.first_year, 1, 1);
+      const int64_t to = days_from_civil(static_cast<int64_t>(o_.first_year) + o_.years, 1, 1);
+      study_day = from + static_cast<int64_t>(sh % static_cast<uint64_t>(to - from));
+    }
     const int64_t birth_day = -14610 + static_cast<int64_t>(ph % 29200);
     const uint32_t secs = static_cast<uint32_t>((sh >> 16) % (10 * 3600)) + 7 * 3600;
     const std::string study_time =
@@ -315,20 +453,20 @@ class Writer {
     const std::string acq_time =
         fmt("%02u%02u%02u", (acq / 3600) % 24, (acq / 60) % 60, acq % 60);
 
-    const double spacing = o_.mr ? 0.9375 : 0.703125;
-    const double thickness = o_.mr ? 5.0 : 1.25;
+    const double spacing = is_mr ? 0.9375 : 0.703125;
+    const double thickness = is_mr ? 5.0 : 1.25;
     const double z = -static_cast<double>(in - 1) * thickness;
 
     DcmFileFormat ff;
     DcmDataset* ds = ff.getDataset();
     bool ok = true;
     // SOP Common
-    ok &= put(ds, DCM_SOPClassUID, o_.mr ? kMrImageStorage : kCtImageStorage);
+    ok &= put(ds, DCM_SOPClassUID, mod.sop_class);
     ok &= put(ds, DCM_SOPInstanceUID, uid({3, o_.seed, st, se, in}));
     ok &= put(ds, DCM_InstanceCreationDate, da_from_days(study_day));
     ok &= put(ds, DCM_InstanceCreationTime, acq_time);
     // Patient
-    ok &= put(ds, DCM_PatientName, fmt("SYNTH^PATIENT%04u", pat));
+    ok &= put(ds, DCM_PatientName, patient_name(pat));
     ok &= put(ds, DCM_PatientID, fmt("SYN%u-%06u", o_.seed, pat));
     ok &= put(ds, DCM_PatientBirthDate, da_from_days(birth_day));
     ok &= put(ds, DCM_PatientSex, (ph >> 40) & 1 ? "F" : "M");
@@ -340,14 +478,14 @@ class Writer {
     ok &= put(ds, DCM_StudyID, fmt("%u", st));
     ok &= put(ds, DCM_AccessionNumber, fmt("A%012llu", static_cast<unsigned long long>(
                                                            mix(sh) % 1000000000000ULL)));
-    ok &= put(ds, DCM_StudyDescription, o_.mr ? "SYNTH MR BRAIN" : "SYNTH CT CHEST");
+    ok &= put(ds, DCM_StudyDescription, mod.study_description);
     // General Series
-    ok &= put(ds, DCM_Modality, o_.mr ? "MR" : "CT");
+    ok &= put(ds, DCM_Modality, mod.modality);
     ok &= put(ds, DCM_SeriesInstanceUID, uid({2, o_.seed, st, se}));
     ok &= put(ds, DCM_SeriesNumber, fmt("%u", se));
     ok &= put(ds, DCM_SeriesDate, da_from_days(study_day));
     ok &= put(ds, DCM_SeriesDescription, fmt("SYNTH SERIES %u", se));
-    ok &= put(ds, DCM_BodyPartExamined, o_.mr ? "HEAD" : "CHEST");
+    ok &= put(ds, DCM_BodyPartExamined, mod.body_part);
     ok &= put(ds, DCM_PatientPosition, "HFS");
     // Frame of Reference
     ok &= put(ds, DCM_FrameOfReferenceUID, uid({4, o_.seed, st, se}));
@@ -381,7 +519,7 @@ class Writer {
     ok &= put16(ds, DCM_BitsStored, 12);
     ok &= put16(ds, DCM_HighBit, 11);
     ok &= put16(ds, DCM_PixelRepresentation, 0);
-    if (o_.mr) {
+    if (is_mr) {
       ok &= put(ds, DCM_ImageType, "ORIGINAL\\PRIMARY\\OTHER");
       ok &= put(ds, DCM_ScanningSequence, "SE");
       ok &= put(ds, DCM_SequenceVariant, "NONE");
@@ -394,7 +532,7 @@ class Writer {
       ok &= put(ds, DCM_ImagedNucleus, "1H");
       ok &= put(ds, DCM_WindowCenter, "1100");
       ok &= put(ds, DCM_WindowWidth, "1600");
-    } else {
+    } else if (is_ct) {
       ok &= put(ds, DCM_ImageType, "ORIGINAL\\PRIMARY\\AXIAL");
       ok &= put(ds, DCM_KVP, "120");
       ok &= put(ds, DCM_RescaleIntercept, "-1024");
@@ -402,6 +540,10 @@ class Writer {
       ok &= put(ds, DCM_RescaleType, "HU");
       ok &= put(ds, DCM_WindowCenter, "40");
       ok &= put(ds, DCM_WindowWidth, "400");
+    } else {
+      ok &= put(ds, DCM_ImageType, "ORIGINAL\\PRIMARY");
+      ok &= put(ds, DCM_WindowCenter, "1100");
+      ok &= put(ds, DCM_WindowWidth, "1600");
     }
     if (!ok) return false;
 
