@@ -7,8 +7,9 @@
 # realistic surnames, ten years of study dates, six modalities), fills it into
 # Bastion and Orthanc over several storescu associations (Bastion optionally by
 # `bastion import`), then times DCMTK findscu runs of six Study Root
-# STUDY-level query shapes against both and reports the median and p95 per
-# shape and the Orthanc/Bastion ratio. Everything runs inside a private network
+# STUDY-level query shapes against both, and the same queries in-process with
+# bastion-findlat (no findscu start-up), and reports the median and p95 per
+# shape and the Orthanc/Bastion ratios. Everything runs inside a private network
 # namespace that has only `lo` (Orthanc 1.10 binds every interface). See
 # bench/README.md.
 #
@@ -50,7 +51,8 @@ usage: bench/query.sh [options]
   --build                run `cmake --build build` first even if binaries exist
 
 Environment: BASTION_BIN (default build/src/cli/bastion),
-BASTION_SYNTH_BIN (default build/tools/bastion-synth), PYTHON (default
+BASTION_SYNTH_BIN (default build/tools/bastion-synth), BASTION_FINDLAT_BIN
+(default build/tools/bastion-findlat), PYTHON (default
 /usr/bin/python3), QUERY_CACHE (default bench/results/query-cache; must be a
 real disk).
 Results: a table per size on stdout and bench/results/query-<UTC time>.json.
@@ -119,6 +121,7 @@ for n in ${SIZES//,/ }; do [ "$n" -le 999999 ] || { echo "query.sh: sizes up to 
 
 BASTION_BIN=${BASTION_BIN:-$ROOT/build/src/cli/bastion}
 SYNTH_BIN=${BASTION_SYNTH_BIN:-$ROOT/build/tools/bastion-synth}
+FINDLAT_BIN=${BASTION_FINDLAT_BIN:-$ROOT/build/tools/bastion-findlat}
 ORTHANC_BIN=${ORTHANC_BIN:-/usr/sbin/Orthanc}
 CACHE=${QUERY_CACHE:-$BENCH_DIR/results/query-cache}
 
@@ -128,14 +131,15 @@ if [ "${_BASTION_BENCH_IN_NETNS:-}" != 1 ]; then
     command -v "$tool" >/dev/null || die "missing tool '$tool' (scripts/install-deps.sh bench)"
   done
   [ -x "$ORTHANC_BIN" ] || die "missing $ORTHANC_BIN (Debian package orthanc; scripts/install-deps.sh bench)"
-  if [ "$FORCE_BUILD" = 1 ] || [ ! -x "$BASTION_BIN" ] || [ ! -x "$SYNTH_BIN" ]; then
+  if [ "$FORCE_BUILD" = 1 ] || [ ! -x "$BASTION_BIN" ] || [ ! -x "$SYNTH_BIN" ] || [ ! -x "$FINDLAT_BIN" ]; then
     [ -d "$ROOT/build" ] || die "no build directory: run 'cmake -S . -B build' in $ROOT first"
-    log "building: cmake --build build --target bastion bastion-synth"
-    cmake --build "$ROOT/build" --target bastion bastion-synth -j "$(nproc)" >&2
+    log "building: cmake --build build --target bastion bastion-synth bastion-findlat"
+    cmake --build "$ROOT/build" --target bastion bastion-synth bastion-findlat -j "$(nproc)" >&2
   fi
   [ -x "$BASTION_BIN" ] || die "no bastion binary at $BASTION_BIN (set BASTION_BIN)"
   [ -x "$SYNTH_BIN" ] || die "no bastion-synth binary at $SYNTH_BIN (set BASTION_SYNTH_BIN)"
-  export BASTION_BIN BASTION_SYNTH_BIN="$SYNTH_BIN" _BASTION_BENCH_IN_NETNS=1
+  [ -x "$FINDLAT_BIN" ] || die "no bastion-findlat binary at $FINDLAT_BIN (set BASTION_FINDLAT_BIN)"
+  export BASTION_BIN BASTION_SYNTH_BIN="$SYNTH_BIN" BASTION_FINDLAT_BIN="$FINDLAT_BIN" _BASTION_BENCH_IN_NETNS=1
   unshare_args=(--net)
   [ "$(id -u)" -eq 0 ] || unshare_args=(--map-root-user --net)
   log "entering a private network namespace (only lo); time limit ${TIME_LIMIT}s"
@@ -160,7 +164,9 @@ PIDS=()
 mkdir -p "$WORK/bin"
 cp "$BASTION_SYNTH_BIN" "$WORK/bin/bastion-synth"
 cp "$BASTION_BIN" "$WORK/bin/bastion"
+cp "$FINDLAT_BIN" "$WORK/bin/bastion-findlat"
 SYNTH_BIN="$WORK/bin/bastion-synth"
+FINDLAT_BIN="$WORK/bin/bastion-findlat"
 BASTION_BIN="$WORK/bin/bastion"
 BASTION_SHA256=$(sha256sum "$BASTION_BIN" | cut -c1-16)
 
@@ -477,7 +483,7 @@ for n in ${SIZES//,/ }; do
     --server "bastion:BASTION:$BASTION_PLAIN" --server "orthanc:ORTHANC:$ORTHANC_DICOM" \
     --runs "$RUNS" --warmup "$WARMUP" --budget "$SHAPE_BUDGET" --out "$OUT_RAW" \
     --set "$D/set.json" --fill "bastion:$D/bastion" --fill "orthanc:$D/orthanc" \
-    --counts "$counts" \
+    --counts "$counts" --findlat "$FINDLAT_BIN" \
     --bastion-rss "$(awk '/^VmHWM:/ { print $2 }' "/proc/$BASTION_PID/status")" \
     --orthanc-rss "$(awk '/^VmHWM:/ { print $2 }' "/proc/$ORTHANC_PID/status")"
   MEASURED+=(--raw "$OUT_RAW")
