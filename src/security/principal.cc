@@ -12,7 +12,13 @@ struct Name {
   std::string_view name;
 };
 constexpr Name kNames[] = {{Permission::kEcho, "echo"}, {Permission::kStore, "store"}, {Permission::kFind, "find"},
-                           {Permission::kMove, "move"}, {Permission::kGet, "get"},     {Permission::kAdmin, "admin"}};
+                           {Permission::kMove, "move"}, {Permission::kGet, "get"},     {Permission::kAdmin, "admin"},
+                           {Permission::kView, "view"},   {Permission::kAudit, "audit"}};
+// What a node's allow list may name: the DIMSE services.
+constexpr bool IsNodeService(Permission p) {
+  return p == Permission::kEcho || p == Permission::kStore || p == Permission::kFind || p == Permission::kMove ||
+         p == Permission::kGet;
+}
 }  // namespace
 
 PermissionSet PermissionSet::All() {
@@ -42,7 +48,7 @@ std::optional<PermissionSet> PermissionSet::Parse(std::string_view list, std::st
   for (const auto& word : Split(list, ',')) {
     bool found = false;
     for (const auto& n : kNames) {
-      if (word == n.name && n.p != Permission::kAdmin) {
+      if (word == n.name && IsNodeService(n.p)) {
         s.Add(n.p);
         found = true;
       }
