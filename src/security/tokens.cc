@@ -123,14 +123,17 @@ Status TokenStore::Reload() {
 
 void TokenStore::MaybeReload() {
   FileIdentity current = FileIdentity::Of(file_);
+  bool first;
   {
     std::lock_guard lock(mu_);
     if (current == loaded_ || current == refused_) return;
+    first = loaded_ == FileIdentity{};
   }
   Status s = Reload();
   std::lock_guard lock(mu_);
   if (s.ok()) {
-    spdlog::info("API tokens reloaded ({} tokens)", tokens_.size());
+    if (!first)
+      spdlog::info("API tokens reloaded ({} tokens)", tokens_.size());
   } else {
     refused_ = current;
     spdlog::error("API tokens not reloaded, keeping the previous ones: {}", s.ToString());

@@ -334,14 +334,17 @@ Status UserStore::Reload() {
 
 void UserStore::MaybeReload() {
   FileIdentity current = FileIdentity::Of(file_);
+  bool first;
   {
     std::lock_guard lock(mu_);
     if (current == loaded_ || current == refused_) return;
+    first = loaded_ == FileIdentity{};
   }
   Status s = Reload();
   std::lock_guard lock(mu_);
   if (s.ok()) {
-    spdlog::info("user accounts reloaded ({} users)", users_.size());
+    if (!first)
+      spdlog::info("user accounts reloaded ({} users)", users_.size());
   } else {
     refused_ = current;  // said once, not on every login
     spdlog::error("user accounts not reloaded, keeping the previous ones: {}", s.ToString());
