@@ -87,6 +87,9 @@ Result<std::vector<ApiToken>> LoadTokens(const std::filesystem::path& file) {
       }
       out.push_back(std::move(t));
     }
+  } catch (const nlohmann::json::parse_error& e) {
+    // Not e.what(): it quotes the bytes it read, which may be secret material.
+    return corrupt("JSON syntax error at byte " + std::to_string(e.byte));
   } catch (const nlohmann::json::exception& e) {
     return corrupt(e.what());
   }

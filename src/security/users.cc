@@ -296,6 +296,9 @@ Result<std::vector<User>> LoadUsers(const std::filesystem::path& file) {
       u.changed = *changed;
       out.push_back(std::move(u));
     }
+  } catch (const nlohmann::json::parse_error& e) {
+    // Not e.what(): it quotes the bytes it read, which may be secret material.
+    return corrupt("JSON syntax error at byte " + std::to_string(e.byte));
   } catch (const nlohmann::json::exception& e) {
     return corrupt(e.what());
   }
@@ -319,7 +322,7 @@ UserStore::UserStore(std::filesystem::path file, std::filesystem::path lock_file
     : file_(std::move(file)),
       lock_file_(std::move(lock_file)),
       options_(std::move(options)),
-      hash_slots_(std::clamp(options_.max_concurrent_hashes, 1, 1024)) {}
+      free_slots_(std::max(options_.max_concurrent_hashes, 1)) {}
 
 UserStore::~UserStore() = default;
 
@@ -365,19 +368,33 @@ std::vector<User> UserStore::Snapshot() {
   return users_;
 }
 
+bool UserStore::AcquireHashSlot() {
+  std::unique_lock lock(slots_mu_);
+  if (!slots_cv_.wait_for(lock, options_.hash_wait, [&] { return free_slots_ > 0; })) return false;
+  --free_slots_;
+  return true;
+}
+
+void UserStore::ReleaseHashSlot() {
+  {
+    std::lock_guard lock(slots_mu_);
+    ++free_slots_;
+  }
+  slots_cv_.notify_one();
+}
+
 std::optional<bool> UserStore::BoundedVerify(std::string_view hash, std::string_view password) {
-  if (!hash_slots_.try_acquire_for(options_.hash_wait)) return std::nullopt;
+  if (!AcquireHashSlot()) return std::nullopt;
   ++hash_verifications_;
   bool ok = VerifyPasswordHash(hash, password);
-  hash_slots_.release();
+  ReleaseHashSlot();
   return ok;
 }
 
 Result<std::string> UserStore::BoundedHash(std::string_view password) {
-  if (!hash_slots_.try_acquire_for(options_.hash_wait))
-    return Status(Code::kUnavailable, "too many password checks at once; try again");
+  if (!AcquireHashSlot()) return Status(Code::kUnavailable, "too many password checks at once; try again");
   auto hash = HashPassword(password, options_.hashing);
-  hash_slots_.release();
+  ReleaseHashSlot();
   return hash;
 }
 

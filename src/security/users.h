@@ -15,7 +15,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <semaphore>
+#include <condition_variable>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -184,7 +184,13 @@ class UserStore {
   const std::filesystem::path file_;
   const std::filesystem::path lock_file_;
   const Options options_;
-  std::counting_semaphore<1024> hash_slots_;
+  // A counting semaphore for Argon2id computations, as a mutex and a
+  // condition variable (plain, and with a timed wait whose behaviour is certain).
+  bool AcquireHashSlot();
+  void ReleaseHashSlot();
+  std::mutex slots_mu_;
+  std::condition_variable slots_cv_;
+  int free_slots_;  // guarded by slots_mu_
   std::once_flag dummy_once_;
   std::string dummy_hash_;  // a hash of a random password at the configured cost; set once, on first Verify
 
