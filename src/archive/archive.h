@@ -22,6 +22,7 @@
 
 #include "audit/audit_log.h"
 #include "blobs/blob_store.h"
+#include "dicom/query.h"
 #include "index/catalog.h"
 #include "security/association_policy.h"
 #include "security/nodes.h"
@@ -75,6 +76,44 @@ struct StoreResult {
   std::string sop_class_uid, sop_instance_uid;
 };
 
+// A C-FIND (or QIDO) request in our own terms.
+struct QueryRequest {
+  dicom::InformationModel model = dicom::InformationModel::kStudyRoot;
+  dicom::QueryLevel level = dicom::QueryLevel::kStudy;
+  // Keys Bastion indexes, with their values (UTF-8) as sent.
+  std::vector<std::pair<dicom::Attribute, std::string>> keys;
+  // Keywords (or tags) of keys it does not index: returned empty, recorded in the audit.
+  std::vector<std::string> other_keys;
+};
+
+struct QueryAnswer {
+  std::vector<index::CatalogRow> matches;
+  bool truncated = false;  // more than [query] max_matches matched; `matches` holds the first ones
+};
+
+enum class RetrieveKind { kMove, kGet };
+
+// Where a C-MOVE sends: a registered node that may receive.
+struct Destination {
+  std::string ae_title;
+  Endpoint endpoint;
+  bool tls = false;  // the node is TLS-only: connect over TLS
+};
+
+struct RetrievePlan {
+  RetrieveKind kind = RetrieveKind::kGet;
+  std::vector<index::CatalogRow> instances;  // IMAGE-level rows, in series/instance order
+  std::optional<Destination> destination;    // for kMove
+  std::string audit_scope;                   // what was asked, for the audit record
+};
+
+struct RetrieveOutcome {
+  int completed = 0, failed = 0, warning = 0;
+  bool cancelled = false;
+  std::vector<std::string> sent_uids, failed_uids;
+  std::string error;  // when the whole operation failed (destination unreachable)
+};
+
 struct RecoveryReport {
   int staging_leftovers_removed = 0;
   int objects_reindexed = 0;
@@ -113,6 +152,22 @@ class Archive {
   StoreResult FinishStore(const security::Principal& who, std::unique_ptr<IncomingObject> object);
   // Imports one Part 10 file through the same path.
   StoreResult ImportFile(const security::Principal& who, const std::filesystem::path& file);
+
+  // --- Query / retrieve ---
+  // Checks the principal may find, that the identifier is a valid
+  // hierarchical query (PS3.4 C.4.1.3.1), matches, and audits what was asked
+  // and how many matched. kInvalidArgument: the identifier is not valid for
+  // the model/level (DIMSE 0xA900).
+  Result<QueryAnswer> Find(const security::Principal& who, const QueryRequest& request);
+  // Checks the principal may move/get, resolves the destination (kMove:
+  // kNotFound when it is not a registered node with an address and port that
+  // may receive: DIMSE 0xA801), and lists the instances. Refusals are audited.
+  Result<RetrievePlan> PlanRetrieve(const security::Principal& who, RetrieveKind kind, const QueryRequest& request,
+                                    const std::string& move_destination = {});
+  // Where DCMTK can read an instance of a plan from.
+  Result<std::filesystem::path> LocalObjectPath(const index::CatalogRow& instance);
+  // The audit record of a finished retrieve: which instances went to whom.
+  void RecordRetrieve(const security::Principal& who, const RetrievePlan& plan, const RetrieveOutcome& outcome);
 
   // --- Start-up ---
   // Removes staging leftovers; after an unclean stop (full_scan) also indexes

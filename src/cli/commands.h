@@ -36,6 +36,20 @@ int NodeList(const std::filesystem::path& data, bool json);
 int NodeRemove(const std::filesystem::path& data, const std::string& ae);
 int NodeCert(const std::filesystem::path& data, const std::string& ae, const std::filesystem::path& out);
 
+// C-STORE of stored studies to a registered node that may receive.
+int Send(const std::filesystem::path& data, const std::string& to, const std::vector<std::string>& study_uids);
+
+struct QueryOptions {
+  std::string remote;
+  std::string level = "STUDY";
+  std::string model = "study";
+  std::vector<std::string> keys;  // Keyword=value (empty value: return key)
+  std::size_t max_results = 1000;
+  bool json = false;
+};
+// C-FIND on a registered node.
+int Query(const std::filesystem::path& data, const QueryOptions& options);
+
 // People and API tokens (user_token.cc).
 struct UserAddOptions {
   std::string name;

@@ -101,6 +101,23 @@ int main(int argc, char** argv) {
   add_data(import_cmd);
   import_cmd->add_option("paths", paths, "files or folders (recursive)")->required();
 
+  std::string send_to;
+  std::vector<std::string> send_studies;
+  auto* send_cmd = app.add_subcommand("send", "send stored studies to a registered node (C-STORE)");
+  add_data(send_cmd);
+  send_cmd->add_option("--to", send_to, "AE title of a node registered with --port and --allow receive")->required();
+  send_cmd->add_option("studies", send_studies, "Study Instance UIDs")->required();
+
+  cli::QueryOptions query;
+  auto* query_cmd = app.add_subcommand("query", "query a registered node (C-FIND)");
+  add_data(query_cmd);
+  query_cmd->add_option("--remote", query.remote, "AE title of a node registered with --port")->required();
+  query_cmd->add_option("--level", query.level, "PATIENT, STUDY, SERIES or IMAGE")->capture_default_str();
+  query_cmd->add_option("--model", query.model, "study (Study Root) or patient (Patient Root)")->capture_default_str();
+  query_cmd->add_option("-k,--key", query.keys, "Keyword=value to match, or Keyword alone to have it returned");
+  query_cmd->add_option("--max", query.max_results, "stop (C-CANCEL) after this many matches")->capture_default_str();
+  query_cmd->add_flag("--json", query.json, "machine-readable output");
+
   auto* audit_cmd = app.add_subcommand("audit", "the audit trail");
   audit_cmd->require_subcommand(1);
   auto* audit_verify = audit_cmd->add_subcommand("verify", "check the audit log's hash chain");
@@ -133,6 +150,8 @@ int main(int argc, char** argv) {
     return cli::Import(data, p);
   }
   if (*audit_verify) return cli::AuditVerify(data);
+  if (*send_cmd) return cli::Send(data, send_to, send_studies);
+  if (*query_cmd) return cli::Query(data, query);
   std::cerr << app.help();
   return cli::kExitUsage;
 }

@@ -6,9 +6,12 @@
 #include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcostrmb.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcspchrs.h>
 #include <dcmtk/dcmdata/dcxfer.h>
+#include <iconv.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <mutex>
@@ -113,6 +116,81 @@ std::optional<std::int64_t> GetInteger(DcmItem& item, const DcmTagKey& tag) {
 
 }  // namespace
 
+namespace {
+
+// Japanese ISO 2022 (ISO 2022 IR 13 / IR 87 / IR 159, PS3.5 6.1.2.5) to UTF-8:
+// the escape sequences are turned into EUC-JP, which glibc's iconv knows.
+Result<std::string> JapaneseIso2022ToUtf8(std::string_view raw, bool katakana_g1) {
+  enum class G0 { kAscii, kJisX0208, kJisX0212 } g0 = G0::kAscii;
+  std::string euc;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    auto b = static_cast<unsigned char>(raw[i]);
+    if (b == 0x1B) {
+      std::string_view esc = raw.substr(i + 1, 3);
+      if (esc.starts_with("$B") || esc.starts_with("$@")) g0 = G0::kJisX0208, i += 2;
+      else if (esc.starts_with("$(D")) g0 = G0::kJisX0212, i += 3;
+      else if (esc.starts_with("(B") || esc.starts_with("(J")) g0 = G0::kAscii, i += 2;
+      else if (esc.starts_with(")I")) katakana_g1 = true, i += 2;
+      else return Status(Code::kUnsupported, "unknown ISO 2022 escape sequence");
+      continue;
+    }
+    if (b >= 0x80) {
+      if (!katakana_g1 || b < 0xA1 || b > 0xDF) return Status(Code::kUnsupported, "byte outside the character set");
+      euc += '\x8E';
+      euc += static_cast<char>(b);
+      continue;
+    }
+    if (g0 == G0::kAscii || b < 0x21 || b > 0x7E) {
+      euc += static_cast<char>(b);
+      continue;
+    }
+    if (i + 1 >= raw.size()) return Status(Code::kUnsupported, "truncated two-byte character");
+    if (g0 == G0::kJisX0212) euc += '\x8F';
+    euc += static_cast<char>(b | 0x80);
+    euc += static_cast<char>(static_cast<unsigned char>(raw[++i]) | 0x80);
+  }
+  iconv_t cd = iconv_open("UTF-8", "EUC-JP");
+  if (cd == reinterpret_cast<iconv_t>(-1)) return Status(Code::kUnsupported, "no EUC-JP converter");
+  std::string out(euc.size() * 2 + 4, '\0');
+  char* in_ptr = euc.data();
+  char* out_ptr = out.data();
+  std::size_t in_left = euc.size(), out_left = out.size();
+  std::size_t rc = iconv(cd, &in_ptr, &in_left, &out_ptr, &out_left);
+  iconv_close(cd);
+  if (rc == static_cast<std::size_t>(-1)) return Status(Code::kUnsupported, "invalid Japanese text");
+  out.resize(out.size() - out_left);
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> ConvertToUtf8(std::string_view raw, std::string_view specific_character_set) {
+  bool plain = std::all_of(raw.begin(), raw.end(), [](char c) { return c != 0x1B && (c & 0x80) == 0; });
+  if (plain) return std::string(raw);
+  std::vector<std::string_view> terms;
+  for (std::size_t start = 0;;) {
+    std::size_t bs = specific_character_set.find('\\', start);
+    terms.push_back(Trim(specific_character_set.substr(start, bs == std::string_view::npos ? bs : bs - start)));
+    if (bs == std::string_view::npos) break;
+    start = bs + 1;
+  }
+  if (terms.size() == 1 && (terms[0] == "ISO_IR 192" || terms[0].empty() || terms[0] == "ISO_IR 6")) {
+    if (terms[0] == "ISO_IR 192") return std::string(raw);
+    return Status(Code::kUnsupported, "bytes outside the default character repertoire");
+  }
+  static const std::set<std::string_view> kJapanese = {"", "ISO 2022 IR 6", "ISO_IR 13", "ISO 2022 IR 13",
+                                                      "ISO 2022 IR 87", "ISO 2022 IR 159"};
+  bool japanese = std::all_of(terms.begin(), terms.end(), [](auto t) { return kJapanese.contains(t); }) &&
+                  std::any_of(terms.begin(), terms.end(), [](auto t) { return !t.empty() && t != "ISO 2022 IR 6"; });
+  if (japanese) return JapaneseIso2022ToUtf8(raw, terms[0] == "ISO_IR 13" || terms[0] == "ISO 2022 IR 13");
+  DcmSpecificCharacterSet converter;
+  OFCondition cond = converter.selectCharacterSet(std::string(specific_character_set).c_str(), "ISO_IR 192");
+  OFString out;
+  if (cond.good()) cond = converter.convertString(OFString(raw.data(), raw.size()), out, "\\^=");
+  if (cond.bad()) return Status(Code::kUnsupported, std::string("character set conversion: ") + cond.text());
+  return std::string(out.c_str(), out.length());
+}
+
 Result<InstanceHeader> ReadHeader(const std::filesystem::path& file) {
   DcmFileFormat ff;
   // The whole structure is parsed, so that a truncated object (a value running
@@ -130,31 +208,49 @@ Result<InstanceHeader> ReadHeader(const std::filesystem::path& file) {
     h.transfer_syntax_uid = xfer.getXferID();
   }
   h.specific_character_set = GetString(ds, DCM_SpecificCharacterSet);
+  struct TextField {
+    std::string InstanceHeader::*member;
+    const DcmTagKey& tag;
+  };
+  static const TextField kFields[] = {
+      {&InstanceHeader::sop_class_uid, DCM_SOPClassUID},
+      {&InstanceHeader::sop_instance_uid, DCM_SOPInstanceUID},
+      {&InstanceHeader::patient_id, DCM_PatientID},
+      {&InstanceHeader::issuer_of_patient_id, DCM_IssuerOfPatientID},
+      {&InstanceHeader::patient_name, DCM_PatientName},
+      {&InstanceHeader::patient_birth_date, DCM_PatientBirthDate},
+      {&InstanceHeader::patient_sex, DCM_PatientSex},
+      {&InstanceHeader::study_instance_uid, DCM_StudyInstanceUID},
+      {&InstanceHeader::study_date, DCM_StudyDate},
+      {&InstanceHeader::study_time, DCM_StudyTime},
+      {&InstanceHeader::accession_number, DCM_AccessionNumber},
+      {&InstanceHeader::study_id, DCM_StudyID},
+      {&InstanceHeader::study_description, DCM_StudyDescription},
+      {&InstanceHeader::referring_physician_name, DCM_ReferringPhysicianName},
+      {&InstanceHeader::series_instance_uid, DCM_SeriesInstanceUID},
+      {&InstanceHeader::modality, DCM_Modality},
+      {&InstanceHeader::series_description, DCM_SeriesDescription},
+      {&InstanceHeader::body_part_examined, DCM_BodyPartExamined},
+      {&InstanceHeader::series_date, DCM_SeriesDate},
+      {&InstanceHeader::series_time, DCM_SeriesTime},
+  };
+  for (const auto& f : kFields) h.*f.member = GetString(ds, f.tag);
   if (!h.specific_character_set.empty() && h.specific_character_set != "ISO_IR 192" &&
       h.specific_character_set != "ISO_IR 6") {
     // Names in other repertoires are indexed as UTF-8 so that queries match them.
-    if (ds.convertToUTF8().bad()) h.charset_conversion_failed = true;
+    if (ds.convertToUTF8().good()) {
+      for (const auto& f : kFields) h.*f.member = GetString(ds, f.tag);
+    } else {
+      // DCMTK converts with iconv, and glibc's iconv has no JIS X 0208 of its
+      // own: Japanese ISO 2022 values are converted here (the dataset may be
+      // half converted: start again from the raw values read above).
+      for (const auto& f : kFields) {
+        auto converted = ConvertToUtf8(h.*f.member, h.specific_character_set);
+        if (converted.ok()) h.*f.member = std::move(*converted);
+        else h.charset_conversion_failed = true;
+      }
+    }
   }
-  h.sop_class_uid = GetString(ds, DCM_SOPClassUID);
-  h.sop_instance_uid = GetString(ds, DCM_SOPInstanceUID);
-  h.patient_id = GetString(ds, DCM_PatientID);
-  h.issuer_of_patient_id = GetString(ds, DCM_IssuerOfPatientID);
-  h.patient_name = GetString(ds, DCM_PatientName);
-  h.patient_birth_date = GetString(ds, DCM_PatientBirthDate);
-  h.patient_sex = GetString(ds, DCM_PatientSex);
-  h.study_instance_uid = GetString(ds, DCM_StudyInstanceUID);
-  h.study_date = GetString(ds, DCM_StudyDate);
-  h.study_time = GetString(ds, DCM_StudyTime);
-  h.accession_number = GetString(ds, DCM_AccessionNumber);
-  h.study_id = GetString(ds, DCM_StudyID);
-  h.study_description = GetString(ds, DCM_StudyDescription);
-  h.referring_physician_name = GetString(ds, DCM_ReferringPhysicianName);
-  h.series_instance_uid = GetString(ds, DCM_SeriesInstanceUID);
-  h.modality = GetString(ds, DCM_Modality);
-  h.series_description = GetString(ds, DCM_SeriesDescription);
-  h.body_part_examined = GetString(ds, DCM_BodyPartExamined);
-  h.series_date = GetString(ds, DCM_SeriesDate);
-  h.series_time = GetString(ds, DCM_SeriesTime);
   h.series_number = GetInteger(ds, DCM_SeriesNumber);
   h.instance_number = GetInteger(ds, DCM_InstanceNumber);
   h.rows = GetInteger(ds, DCM_Rows);

@@ -51,6 +51,12 @@ struct InstanceHeader {
   bool charset_conversion_failed = false;
 };
 
+// A string value in `specific_character_set` (the attribute's value, terms
+// separated by backslashes) converted to UTF-8. Besides what DCMTK converts,
+// handles Japanese ISO 2022 (IR 13/87/159), which glibc's iconv cannot do
+// for DCMTK.
+Result<std::string> ConvertToUtf8(std::string_view raw, std::string_view specific_character_set);
+
 // Parses a Part 10 file's structure; values over 4 KiB (pixel data) are not
 // loaded. Fails with kInvalidArgument for a file DCMTK cannot parse, including
 // a truncated one.

@@ -3,6 +3,7 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcostrma.h>
+#include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmnet/dimse.h>
@@ -25,6 +26,8 @@
 #include <cstring>
 
 #include "dicom/dicom.h"
+#include "dimse/qr.h"
+#include "dimse/transport.h"
 #include "security/pki.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -40,32 +43,6 @@ using security::Transport;
 // releases it as soon as DCMTK has taken the socket, so the (possibly slow)
 // TLS handshake and A-ASSOCIATE-RQ read run in parallel across connections.
 std::mutex g_socket_handoff;
-
-// Peers that leave Nagle's algorithm on (DCMTK's tools do unless TCP_NODELAY=1
-// is in their environment) hold back the tail of each PDU until we ACK, and
-// Linux delays ACKs by up to 40 ms: most visible over TLS, whose records leave
-// small tails. Asking for an immediate ACK after every read removes the stall
-// on our side of the wire whatever the peer does.
-void QuickAck(DcmNativeSocketType sock) {
-  int one = 1;
-  ::setsockopt(sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-}
-
-// A DCMTK connection (plain or TLS) that re-arms the quick ACK after every read.
-template <typename Base>
-class QuickAckConnection final : public Base {
- public:
-  template <typename... More>
-  explicit QuickAckConnection(DcmNativeSocketType sock, More... more) : Base(sock, more...), sock_(sock) {}
-  ssize_t read(void* buf, size_t nbyte) override {
-    ssize_t n = Base::read(buf, nbyte);
-    QuickAck(sock_);
-    return n;
-  }
-
- private:
-  DcmNativeSocketType sock_;
-};
 
 class HandoffLayer final : public DcmTransportLayer {
  public:
@@ -494,26 +471,53 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   }
 
   // Presentation contexts: only the services this node is allowed; for each,
-  // the first transfer syntax the requester proposed that we store as received.
+  // the first transfer syntax the requester proposed that we handle.
   int accepted = 0;
   for (int i = 0; i < ASC_countPresentationContexts(params); ++i) {
     T_ASC_PresentationContext pc;
     if (ASC_getPresentationContext(params, i, &pc).bad()) continue;
     std::string abstract = pc.abstractSyntax;
-    bool allowed = (abstract == dicom::kVerificationSopClass && principal.May(security::Permission::kEcho)) ||
-                   (dicom::IsStorageSopClass(abstract) && principal.May(security::Permission::kStore));
+    T_ASC_SC_ROLE role = ASC_SC_ROLE_DEFAULT;
+    bool allowed = false;
+    bool query_retrieve = false;
+    QrService service;
+    if (abstract == dicom::kVerificationSopClass) {
+      allowed = principal.May(security::Permission::kEcho);
+    } else if (QueryRetrieveSopClass(abstract, &service, nullptr)) {
+      query_retrieve = true;
+      allowed = principal.May(service == QrService::kFind   ? security::Permission::kFind
+                              : service == QrService::kMove ? security::Permission::kMove
+                                                            : security::Permission::kGet);
+    } else if (dicom::IsStorageSopClass(abstract)) {
+      // The requester as storage SCU sends us objects (store); as storage
+      // SCP it receives the objects of its C-GET (get). PS3.7 D.3.3.4.
+      bool wants_scu = pc.proposedRole != ASC_SC_ROLE_SCP;
+      bool wants_scp = pc.proposedRole == ASC_SC_ROLE_SCP || pc.proposedRole == ASC_SC_ROLE_SCUSCP;
+      bool may_store = wants_scu && principal.May(security::Permission::kStore);
+      bool may_get = wants_scp && principal.May(security::Permission::kGet);
+      allowed = may_store || may_get;
+      if (may_get) role = may_store && pc.proposedRole == ASC_SC_ROLE_SCUSCP ? ASC_SC_ROLE_SCUSCP : ASC_SC_ROLE_SCP;
+      else if (pc.proposedRole == ASC_SC_ROLE_SCUSCP) role = ASC_SC_ROLE_SCU;
+    }
     if (!allowed) {
       ASC_refusePresentationContext(params, pc.presentationContextID, ASC_P_ABSTRACTSYNTAXNOTSUPPORTED);
       continue;
     }
     const char* chosen = nullptr;
-    for (int t = 0; t < pc.transferSyntaxCount && !chosen; ++t)
-      if (dicom::IsAcceptedTransferSyntax(pc.proposedTransferSyntaxes[t])) chosen = pc.proposedTransferSyntaxes[t];
+    for (int t = 0; t < pc.transferSyntaxCount && !chosen; ++t) {
+      const char* ts = pc.proposedTransferSyntaxes[t];
+      // Q/R identifiers travel uncompressed; objects in what we store.
+      bool ok = query_retrieve ? (std::strcmp(ts, UID_LittleEndianExplicitTransferSyntax) == 0 ||
+                                  std::strcmp(ts, UID_LittleEndianImplicitTransferSyntax) == 0 ||
+                                  std::strcmp(ts, UID_BigEndianExplicitTransferSyntax) == 0)
+                               : dicom::IsAcceptedTransferSyntax(ts);
+      if (ok) chosen = ts;
+    }
     if (!chosen) {
       ASC_refusePresentationContext(params, pc.presentationContextID, ASC_P_TRANSFERSYNTAXESNOTSUPPORTED);
       continue;
     }
-    ASC_acceptPresentationContext(params, pc.presentationContextID, chosen, ASC_SC_ROLE_DEFAULT);
+    ASC_acceptPresentationContext(params, pc.presentationContextID, chosen, role);
     ++accepted;
   }
   ASC_setAPTitles(params, nullptr, nullptr, config_.dicom.ae_title.c_str());
@@ -561,6 +565,20 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
       DIMSE_sendEchoResponse(assoc, pres_id, &msg.msg.CEchoRQ, STATUS_Success, nullptr);
       continue;
     }
+    if (msg.CommandField == DIMSE_C_FIND_RQ || msg.CommandField == DIMSE_C_MOVE_RQ ||
+        msg.CommandField == DIMSE_C_GET_RQ) {
+      ServiceContext service{assoc, principal, archive_, config_, peer.ToString() + " (" + calling_log + ")"};
+      if (msg.CommandField == DIMSE_C_FIND_RQ) cond = HandleFind(service, pres_id, msg.msg.CFindRQ);
+      else if (msg.CommandField == DIMSE_C_MOVE_RQ) cond = HandleMove(service, pres_id, msg.msg.CMoveRQ);
+      else cond = HandleGet(service, pres_id, msg.msg.CGetRQ);
+      if (cond.bad()) {
+        spdlog::info("association with {} ({}): query/retrieve ended: {}", peer.ToString(), calling_log, cond.text());
+        ASC_abortAssociation(assoc);
+        break;
+      }
+      continue;
+    }
+    if (msg.CommandField == DIMSE_C_CANCEL_RQ) continue;  // for an operation already finished
     if (msg.CommandField != DIMSE_C_STORE_RQ) {
       // We never accept a context for anything else; a peer sending it is broken.
       spdlog::warn("association with {} ({}): unexpected command 0x{:04x}, aborting", peer.ToString(),

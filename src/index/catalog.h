@@ -10,6 +10,7 @@
 // Implementations are thread-safe.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "dicom/dicom.h"
+#include "dicom/query.h"
 #include "util/status.h"
 
 namespace bastion::index {
@@ -39,6 +41,30 @@ struct InsertOutcome {
   std::string existing_blob_key;  // for kDuplicate / kConflict
 };
 
+// A query: conditions on attributes at or above `level`, all of which must
+// match (PS3.4 C.2.2.2, dicom/query.h). Study Date and Study Time given
+// together are matched as one date-time range (C.2.2.2.5.1).
+struct CatalogQuery {
+  struct Condition {
+    dicom::Attribute attribute;
+    dicom::Matcher matcher;
+  };
+  dicom::QueryLevel level = dicom::QueryLevel::kStudy;
+  std::vector<Condition> conditions;
+  std::size_t limit = 1000;  // at most this many rows are returned
+};
+
+// One match: every attribute at or above the query's level (counts included),
+// as strings ("" when absent). At IMAGE level also where the object is.
+struct CatalogRow {
+  std::array<std::string, dicom::kAttributeCount> values;
+  std::string blob_key, transfer_syntax_uid, specific_character_set;
+  std::uint64_t size_bytes = 0;
+
+  const std::string& Get(dicom::Attribute a) const { return values[static_cast<int>(a)]; }
+  std::string& Set(dicom::Attribute a) { return values[static_cast<int>(a)]; }
+};
+
 struct CatalogCounts {
   std::int64_t patients = 0, studies = 0, series = 0, instances = 0;
 };
@@ -52,6 +78,9 @@ class Catalog {
   virtual Result<std::optional<std::string>> FindBlobKey(const std::string& sop_instance_uid) = 0;
   virtual Result<bool> HasBlobKey(const std::string& blob_key) = 0;
   virtual Result<CatalogCounts> Counts() = 0;
+  // The rows matching `query` (exactly: every rule of dicom/query.h), at most
+  // query.limit of them. Runs beside inserts (its own read snapshot).
+  virtual Result<std::vector<CatalogRow>> Find(const CatalogQuery& query) = 0;
   // Visits (SOP Instance UID, blob key) of every instance.
   virtual Status ForEachInstance(
       const std::function<Status(const std::string& sop_instance_uid, const std::string& blob_key)>& visit) = 0;

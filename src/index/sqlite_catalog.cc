@@ -6,16 +6,17 @@
 #include <set>
 
 #include "index/catalog.h"
+#include "index/query_sql.h"
 #include "util/text.h"
 
 namespace bastion::index {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;  // 2: patient_name_upper is Unicode upper case
 
 // Names are matched case-insensitively (PS3.4 C.2.2.2.1 leaves it to the
 // implementation; radiologists expect "smith" to find "SMITH"): the upper-case
-// copy is indexed.
+// copy (dicom::UpperCaseUtf8) is indexed.
 constexpr const char* kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS patients (
@@ -138,6 +139,7 @@ class SqliteCatalog final : public Catalog {
   }
 
   ~SqliteCatalog() override {
+    for (sqlite3* r : readers_) sqlite3_close(r);
     stmts_.clear();
     if (db_) sqlite3_close(db_);
   }
@@ -191,6 +193,48 @@ class SqliteCatalog final : public Catalog {
     return CatalogCounts{q.ColumnInt(0), q.ColumnInt(1), q.ColumnInt(2), q.ColumnInt(3)};
   }
 
+  Result<std::vector<CatalogRow>> Find(const CatalogQuery& query) override {
+    internal::SqlQuery q = internal::BuildQuerySql(query);
+    Reader reader(*this);
+    sqlite3* db = reader.db();
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db, q.sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
+      return Status(Code::kInternal, std::string("catalog query: ") + sqlite3_errmsg(db));
+    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+    for (std::size_t i = 0; i < q.binds.size(); ++i) {
+      int at = static_cast<int>(i + 1);
+      if (at > sqlite3_bind_parameter_count(raw)) break;
+      if (auto* text = std::get_if<std::string>(&q.binds[i]))
+        sqlite3_bind_text(raw, at, text->data(), static_cast<int>(text->size()), SQLITE_TRANSIENT);
+      else
+        sqlite3_bind_int64(raw, at, std::get<std::int64_t>(q.binds[i]));
+    }
+    std::vector<CatalogRow> rows;
+    int rc;
+    while (rows.size() < query.limit && (rc = sqlite3_step(raw)) == SQLITE_ROW) {
+      CatalogRow row;
+      int col = 0;
+      for (auto a : q.columns) {
+        const unsigned char* t = sqlite3_column_text(raw, col++);
+        if (t) row.Set(a) = reinterpret_cast<const char*>(t);
+      }
+      if (query.level == dicom::QueryLevel::kImage) {
+        auto text = [&](int i) {
+          const unsigned char* t = sqlite3_column_text(raw, i);
+          return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+        };
+        row.blob_key = text(col);
+        row.transfer_syntax_uid = text(col + 1);
+        row.specific_character_set = text(col + 2);
+        row.size_bytes = static_cast<std::uint64_t>(sqlite3_column_int64(raw, col + 3));
+      }
+      if (internal::RowMatches(query, row)) rows.push_back(std::move(row));
+    }
+    if (rows.size() < query.limit && rc != SQLITE_DONE)
+      return Status(Code::kIo, std::string("catalog query: ") + sqlite3_errmsg(db));
+    return rows;
+  }
+
   Status ForEachInstance(
       const std::function<Status(const std::string&, const std::string&)>& visit) override {
     // Page through by primary key so the lock is not held while visiting.
@@ -214,9 +258,57 @@ class SqliteCatalog final : public Catalog {
  private:
   SqliteCatalog() = default;
 
+  // A read connection for queries: its own snapshot in WAL mode, so queries
+  // run beside inserts. The in-memory twin has one connection (shared, locked).
+  class Reader {
+   public:
+    explicit Reader(SqliteCatalog& c) : c_(c) {
+      if (c_.path_ == ":memory:") {
+        lock_ = std::unique_lock(c_.mu_);
+        db_ = c_.db_;
+        return;
+      }
+      {
+        std::lock_guard lock(c_.readers_mu_);
+        if (!c_.readers_.empty()) {
+          db_ = c_.readers_.back();
+          c_.readers_.pop_back();
+        }
+      }
+      if (db_ == nullptr) {
+        int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+        if (sqlite3_open_v2(c_.path_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+          sqlite3_close(db_);
+          db_ = nullptr;
+          lock_ = std::unique_lock(c_.mu_);  // fall back to the writer's connection
+          db_ = c_.db_;
+          return;
+        }
+        sqlite3_busy_timeout(db_, 30000);
+        internal::RegisterSqlFunctions(db_);
+      }
+      pooled_ = true;
+    }
+    ~Reader() {
+      if (!pooled_) return;
+      std::lock_guard lock(c_.readers_mu_);
+      if (c_.readers_.size() < 8) c_.readers_.push_back(db_);
+      else sqlite3_close(db_);
+    }
+    sqlite3* db() const { return db_; }
+
+   private:
+    SqliteCatalog& c_;
+    std::unique_lock<std::mutex> lock_;
+    sqlite3* db_ = nullptr;
+    bool pooled_ = false;
+  };
+
   Status Init(const std::string& path) {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    path_ = path;
     if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) return Error("open catalog");
+    internal::RegisterSqlFunctions(db_);
     sqlite3_busy_timeout(db_, 30000);  // other Bastion processes (import) may hold the write lock briefly
     BASTION_RETURN_IF_ERROR(Exec("PRAGMA journal_mode = WAL"));
     // FULL: a commit is on disk when COMMIT returns (DESIGN: nothing acknowledged is lost).
@@ -229,6 +321,10 @@ class SqliteCatalog final : public Catalog {
       int rc = q.Step();
       if (rc == SQLITE_DONE) {
         s = Exec("INSERT INTO schema_version VALUES (" + std::to_string(kSchemaVersion) + ")");
+      } else if (rc == SQLITE_ROW && q.ColumnInt(0) == 1) {
+        // 1 -> 2: names were upper-cased in ASCII only.
+        s = Exec("UPDATE patients SET patient_name_upper = bastion_upper(patient_name); "
+                 "UPDATE schema_version SET version = 2");
       } else if (rc == SQLITE_ROW && q.ColumnInt(0) != kSchemaVersion) {
         s = Status(Code::kUnsupported, "catalog schema version " + std::to_string(q.ColumnInt(0)) +
                                            " is not the one this Bastion knows (" +
@@ -296,7 +392,7 @@ class SqliteCatalog final : public Catalog {
                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                [&](Use& q) {
                  q.Text(1, h.patient_id).Text(2, h.issuer_of_patient_id).Text(3, h.patient_name);
-                 q.Text(4, ToUpper(h.patient_name)).Text(5, h.patient_birth_date).Text(6, h.patient_sex);
+                 q.Text(4, dicom::UpperCaseUtf8(h.patient_name)).Text(5, Date(h.patient_birth_date)).Text(6, h.patient_sex);
                }));
     BASTION_ASSIGN_OR_RETURN(
         auto study,
@@ -305,7 +401,7 @@ class SqliteCatalog final : public Catalog {
                "description, referring_physician, created_at, updated_at) "
                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
                [&](Use& q) {
-                 q.Int(1, patient.first).Text(2, h.study_instance_uid).Text(3, h.study_date).Text(4, h.study_time);
+                 q.Int(1, patient.first).Text(2, h.study_instance_uid).Text(3, Date(h.study_date)).Text(4, h.study_time);
                  q.Text(5, h.accession_number).Text(6, h.study_id).Text(7, h.study_description);
                  q.Text(8, h.referring_physician_name).Text(9, r.received_at);
                }));
@@ -316,7 +412,7 @@ class SqliteCatalog final : public Catalog {
                "series_date, series_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                [&](Use& q) {
                  q.Int(1, study.first).Text(2, h.series_instance_uid).Text(3, h.modality).OptInt(4, h.series_number);
-                 q.Text(5, h.series_description).Text(6, h.body_part_examined).Text(7, h.series_date);
+                 q.Text(5, h.series_description).Text(6, h.body_part_examined).Text(7, Date(h.series_date));
                  q.Text(8, h.series_time);
                }));
     {
@@ -350,6 +446,13 @@ class SqliteCatalog final : public Catalog {
     return InsertOutcome{InsertResult::kInserted, {}};
   }
 
+  // DA as YYYYMMDD (the ACR-NEMA "YYYY.MM.DD" rewritten), so that date
+  // ranges compare as text through the index; anything else as it came.
+  static std::string Date(const std::string& da) {
+    std::string norm = dicom::NormalizeDate(da);
+    return norm.empty() ? da : norm;
+  }
+
   // ModalitiesInStudy as a sorted, backslash-separated set.
   static std::string MergeModality(const std::string& current, const std::string& modality) {
     std::set<std::string> all;
@@ -363,8 +466,11 @@ class SqliteCatalog final : public Catalog {
     return out;
   }
 
+  std::string path_;
   std::mutex mu_;
   sqlite3* db_ = nullptr;                                       // guarded by mu_
+  std::mutex readers_mu_;
+  std::vector<sqlite3*> readers_;                               // idle read connections; guarded by readers_mu_
   std::map<std::string, std::unique_ptr<Statement>> stmts_;    // guarded by mu_
 };
 

@@ -13,11 +13,12 @@ struct Name {
 };
 constexpr Name kNames[] = {{Permission::kEcho, "echo"}, {Permission::kStore, "store"}, {Permission::kFind, "find"},
                            {Permission::kMove, "move"}, {Permission::kGet, "get"},     {Permission::kAdmin, "admin"},
-                           {Permission::kView, "view"},   {Permission::kAudit, "audit"}};
-// What a node's allow list may name: the DIMSE services.
+                           {Permission::kReceive, "receive"}, {Permission::kView, "view"},
+                           {Permission::kAudit, "audit"}};
+// What a node's allow list may name: the DIMSE services, and receiving.
 constexpr bool IsNodeService(Permission p) {
   return p == Permission::kEcho || p == Permission::kStore || p == Permission::kFind || p == Permission::kMove ||
-         p == Permission::kGet;
+         p == Permission::kGet || p == Permission::kReceive;
 }
 }  // namespace
 

@@ -17,8 +17,9 @@ enum class Permission : std::uint32_t {
   kMove = 1u << 3,
   kGet = 1u << 4,
   kAdmin = 1u << 5,
-  kView = 1u << 6,   // web viewer / WADO: see images and metadata
-  kAudit = 1u << 7,  // read the audit log
+  kReceive = 1u << 6,  // may be sent instances (C-MOVE destination, `bastion send`)
+  kView = 1u << 7,     // web viewer / WADO: see images and metadata
+  kAudit = 1u << 8,    // read the audit log
 };
 
 class PermissionSet {
@@ -32,9 +33,9 @@ class PermissionSet {
   // "echo,store"
   std::string ToString() const;
   std::vector<std::string> Names() const;
-  // Parses the DIMSE services of a node's allow list, "echo,store,find,move,get"
-  // (admin, view and audit are for people, never granted to a node); nullopt
-  // names the first unknown word in `bad`.
+  // Parses a node's allow list, "echo,store,find,move,get,receive" (admin,
+  // view and audit are for people, never granted to a node); nullopt names
+  // the first unknown word in `bad`.
   static std::optional<PermissionSet> Parse(std::string_view list, std::string* bad = nullptr);
 
  private:

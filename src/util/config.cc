@@ -73,6 +73,14 @@ max_object_bytes = 2147483648
 # "reject" keeps the first and answers with failure 0x0111.
 on_conflict = "keep-first"
 
+[query]
+# A C-FIND answers at most this many matches, then ends with 0xA700 (out of
+# resources) and an error comment asking to narrow the query. Never unlimited:
+# the 2019 leaks were whole archives listed by "PatientName=*".
+max_matches = 1000
+# A C-MOVE or C-GET sends at most this many instances per request.
+max_retrieve_instances = 50000
+
 [log]
 # trace | debug | info | warn | error. Ordinary logs never contain PHI.
 level = "info"
@@ -153,7 +161,7 @@ Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
     msg << ConfigPath(data_dir).string() << " line " << e.source().begin.line << ": " << e.description();
     return Status(Code::kInvalidArgument, msg.str());
   }
-  BASTION_RETURN_IF_ERROR(CheckKeys(root, "top level", {"dicom", "tls", "storage", "log"}));
+  BASTION_RETURN_IF_ERROR(CheckKeys(root, "top level", {"dicom", "tls", "storage", "query", "log"}));
 
   const toml::table* dicom = root["dicom"].as_table();
   if (dicom) {
@@ -219,6 +227,14 @@ Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
       else if (s && *s == "reject") c.storage.on_conflict = ConflictPolicy::kReject;
       else return Status(Code::kInvalidArgument, "[storage] on_conflict must be \"keep-first\" or \"reject\"");
     }
+  }
+
+  const toml::table* query = root["query"].as_table();
+  if (query) {
+    BASTION_RETURN_IF_ERROR(CheckKeys(*query, "query", {"max_matches", "max_retrieve_instances"}));
+    BASTION_RETURN_IF_ERROR(ReadInt(query, "max_matches", c.query.max_matches, 1, 1000000, "query"));
+    BASTION_RETURN_IF_ERROR(
+        ReadInt(query, "max_retrieve_instances", c.query.max_retrieve_instances, 1, 10000000, "query"));
   }
 
   const toml::table* log = root["log"].as_table();

@@ -56,11 +56,21 @@ struct StorageOptions {
   ConflictPolicy on_conflict = ConflictPolicy::kKeepFirst;
 };
 
+struct QueryOptions {
+  // A C-FIND (or QIDO) answers at most this many matches; past it the query
+  // ends with "out of resources" (0xA700) and the requester must narrow it.
+  // Finite so that "PatientName=*" can never stream a whole archive.
+  int max_matches = 1000;
+  // A C-MOVE/C-GET sends at most this many instances in one request.
+  int max_retrieve_instances = 50000;
+};
+
 struct Config {
   std::filesystem::path data_dir;
   DicomOptions dicom;
   TlsOptions tls;
   StorageOptions storage;
+  QueryOptions query;
   std::string log_level = "info";
 };
 
