@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "util/config.h"
+#include "util/status.h"
 
 namespace bastion::cli {
 
@@ -49,6 +50,27 @@ struct QueryOptions {
 };
 // C-FIND on a registered node.
 int Query(const std::filesystem::path& data, const QueryOptions& options);
+
+// People and API tokens (user_token.cc).
+struct UserAddOptions {
+  std::string name;
+  std::string role;
+  bool password_stdin = false;
+};
+int UserAdd(const std::filesystem::path& data, const UserAddOptions& options);
+int UserList(const std::filesystem::path& data, bool json);
+int UserSetDisabled(const std::filesystem::path& data, const std::string& name, bool disabled);
+int UserPasswd(const std::filesystem::path& data, const std::string& name, bool password_stdin);
+struct TokenCreateOptions {
+  std::string user;
+  std::string expires;
+  std::string note;
+};
+int TokenCreate(const std::filesystem::path& data, const TokenCreateOptions& options);
+int TokenList(const std::filesystem::path& data, bool json);
+int TokenRevoke(const std::filesystem::path& data, const std::string& id);
+// For init: the first administrator, "admin", with a generated password (returned, to print once).
+Result<std::string> CreateFirstAdmin(const std::filesystem::path& data);
 
 int Import(const std::filesystem::path& data, const std::vector<std::filesystem::path>& paths);
 int AuditVerify(const std::filesystem::path& data);

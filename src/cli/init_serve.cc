@@ -104,16 +104,32 @@ int Init(const std::filesystem::path& data, const InitOptions& options) {
     PrintError(audited.ToString());
     return kExitFailed;
   }
+  // No default credentials: the first administrator gets a random password, printed once below.
+  auto admin_password = CreateFirstAdmin(data);
+  if (!admin_password.ok()) {
+    PrintError(admin_password.status().ToString());
+    return kExitFailed;
+  }
+  audited = stack->audit->Append(audit::AuditEvent{"user.add", true, audit::Actor{"local-operator", who.id, ""},
+                                                   {{"user", "admin"}, {"role", "admin"}, {"password", "generated"}}});
+  if (!audited.ok()) {
+    PrintError(audited.ToString());
+    return kExitFailed;
+  }
   std::cout << "Created " << data.string() << ":\n"
             << "  bastion.toml            configuration (AE title " << options.ae_title << ")\n"
             << "  nodes.json              node registry: empty, nobody may associate yet\n"
+            << "  users.json              people: one administrator, admin\n"
             << "  tls/ca.pem              local CA certificate, SHA-256 " << ca->sha256 << "\n"
             << "  tls/server.pem          server certificate, SHA-256 " << server->sha256 << "\n"
             << "  catalog/, blobs/, audit/\n"
             << "DICOM over TLS will listen on " << options.tls_bind << ":" << options.tls_port
             << ", plain DICOM on " << options.plain_bind << ":" << options.plain_port << ".\n"
             << "Next: register a node (bastion node add --data " << data.string()
-            << " --ae AE --host ADDR --allow echo,store), then: bastion serve --data " << data.string() << "\n";
+            << " --ae AE --host ADDR --allow echo,store), then: bastion serve --data " << data.string() << "\n"
+            << "\nAdministrator: user admin, password (shown only now; stored only as an Argon2id hash):\n"
+            << "    " << *admin_password << "\n"
+            << "Change it with: bastion user passwd --data " << data.string() << " admin\n";
   return kExitOk;
 }
 

@@ -58,6 +58,46 @@ int main(int argc, char** argv) {
   node_cert->add_option("--ae", ae, "its AE title")->required();
   node_cert->add_option("--out", out, "directory for key.pem, cert.pem, ca.pem")->required();
 
+  // People and API tokens (docs/cli.md).
+  auto* user_cmd = app.add_subcommand("user", "people: accounts, roles and passwords");
+  user_cmd->require_subcommand(1);
+  cli::UserAddOptions user;
+  std::string user_name;
+  bool password_stdin = false;
+  auto* user_add = user_cmd->add_subcommand("add", "create a user; prints a generated password once");
+  add_data(user_add);
+  user_add->add_option("name", user.name, "user name: 1-64 letters, digits, . _ - @")->required();
+  user_add->add_option("--role", user.role, "admin, reader, uploader or auditor")->required();
+  user_add->add_flag("--password-stdin", user.password_stdin, "read the password from stdin instead");
+  auto* user_list = user_cmd->add_subcommand("list", "list users (never passwords)");
+  add_data(user_list);
+  user_list->add_flag("--json", json, "machine-readable output");
+  auto* user_disable = user_cmd->add_subcommand("disable", "refuse a user's logins and tokens");
+  add_data(user_disable);
+  user_disable->add_option("name", user_name, "user name")->required();
+  auto* user_enable = user_cmd->add_subcommand("enable", "allow a disabled user again");
+  add_data(user_enable);
+  user_enable->add_option("name", user_name, "user name")->required();
+  auto* user_passwd = user_cmd->add_subcommand("passwd", "set a new password; prints a generated one once");
+  add_data(user_passwd);
+  user_passwd->add_option("name", user_name, "user name")->required();
+  user_passwd->add_flag("--password-stdin", password_stdin, "read the new password from stdin instead");
+  auto* token_cmd = app.add_subcommand("token", "API tokens for scripts");
+  token_cmd->require_subcommand(1);
+  cli::TokenCreateOptions token;
+  auto* token_create = token_cmd->add_subcommand("create", "create a token; prints it, alone, once on stdout");
+  add_data(token_create);
+  token_create->add_option("--user", token.user, "the user it acts for (with that user's role)")->required();
+  token_create->add_option("--expires", token.expires, "lifetime: 12h, 30d, 8w (at most 365d)")->required();
+  token_create->add_option("--note", token.note, "what it is for");
+  auto* token_list = token_cmd->add_subcommand("list", "list tokens (never secrets)");
+  add_data(token_list);
+  token_list->add_flag("--json", json, "machine-readable output");
+  std::string token_id;
+  auto* token_revoke = token_cmd->add_subcommand("revoke", "revoke a token");
+  add_data(token_revoke);
+  token_revoke->add_option("--id", token_id, "its id (from token list)")->required();
+
   std::vector<std::string> paths;
   auto* import_cmd = app.add_subcommand("import", "import DICOM files and folders through the archive");
   add_data(import_cmd);
@@ -99,6 +139,14 @@ int main(int argc, char** argv) {
   if (*node_list) return cli::NodeList(data, json);
   if (*node_remove) return cli::NodeRemove(data, ae);
   if (*node_cert) return cli::NodeCert(data, ae, out);
+  if (*user_add) return cli::UserAdd(data, user);
+  if (*user_list) return cli::UserList(data, json);
+  if (*user_disable) return cli::UserSetDisabled(data, user_name, true);
+  if (*user_enable) return cli::UserSetDisabled(data, user_name, false);
+  if (*user_passwd) return cli::UserPasswd(data, user_name, password_stdin);
+  if (*token_create) return cli::TokenCreate(data, token);
+  if (*token_list) return cli::TokenList(data, json);
+  if (*token_revoke) return cli::TokenRevoke(data, token_id);
   if (*import_cmd) {
     std::vector<std::filesystem::path> p(paths.begin(), paths.end());
     return cli::Import(data, p);

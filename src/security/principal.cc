@@ -13,7 +13,13 @@ struct Name {
 };
 constexpr Name kNames[] = {{Permission::kEcho, "echo"}, {Permission::kStore, "store"}, {Permission::kFind, "find"},
                            {Permission::kMove, "move"}, {Permission::kGet, "get"},     {Permission::kAdmin, "admin"},
-                           {Permission::kReceive, "receive"}};
+                           {Permission::kReceive, "receive"}, {Permission::kView, "view"},
+                           {Permission::kAudit, "audit"}};
+// What a node's allow list may name: the DIMSE services, and receiving.
+constexpr bool IsNodeService(Permission p) {
+  return p == Permission::kEcho || p == Permission::kStore || p == Permission::kFind || p == Permission::kMove ||
+         p == Permission::kGet || p == Permission::kReceive;
+}
 }  // namespace
 
 PermissionSet PermissionSet::All() {
@@ -43,7 +49,7 @@ std::optional<PermissionSet> PermissionSet::Parse(std::string_view list, std::st
   for (const auto& word : Split(list, ',')) {
     bool found = false;
     for (const auto& n : kNames) {
-      if (word == n.name && n.p != Permission::kAdmin) {
+      if (word == n.name && IsNodeService(n.p)) {
         s.Add(n.p);
         found = true;
       }

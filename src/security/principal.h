@@ -18,6 +18,8 @@ enum class Permission : std::uint32_t {
   kGet = 1u << 4,
   kAdmin = 1u << 5,
   kReceive = 1u << 6,  // may be sent instances (C-MOVE destination, `bastion send`)
+  kView = 1u << 7,     // web viewer / WADO: see images and metadata
+  kAudit = 1u << 8,    // read the audit log
 };
 
 class PermissionSet {
@@ -31,7 +33,9 @@ class PermissionSet {
   // "echo,store"
   std::string ToString() const;
   std::vector<std::string> Names() const;
-  // Parses "echo,store,find,move,get"; nullopt names the first unknown word in `bad`.
+  // Parses a node's allow list, "echo,store,find,move,get,receive" (admin,
+  // view and audit are for people, never granted to a node); nullopt names
+  // the first unknown word in `bad`.
   static std::optional<PermissionSet> Parse(std::string_view list, std::string* bad = nullptr);
 
  private:
@@ -43,6 +47,7 @@ enum class PrincipalKind { kNode, kUser, kToken, kLocalOperator };
 struct Principal {
   PrincipalKind kind = PrincipalKind::kNode;
   std::string id;       // AE title, user name, token id, OS user name
+  std::string user;     // the person behind it: the user name for kUser and the token's owner for kToken
   std::string address;  // network peer, when there is one
   PermissionSet permissions;
 

@@ -73,6 +73,24 @@ TEST(PermissionSetTest, EmptyAndAll) {
   EXPECT_NE(one, all);
 }
 
+TEST(PermissionSetTest, PeoplesPermissionsAreNotNodeServices) {
+  // The values are stable (stored nowhere as bits today, but kept that way).
+  EXPECT_EQ(static_cast<std::uint32_t>(Permission::kAdmin), 1u << 5);
+  EXPECT_EQ(static_cast<std::uint32_t>(Permission::kReceive), 1u << 6);
+  EXPECT_EQ(static_cast<std::uint32_t>(Permission::kView), 1u << 7);
+  EXPECT_EQ(static_cast<std::uint32_t>(Permission::kAudit), 1u << 8);
+  PermissionSet all = PermissionSet::All();
+  EXPECT_TRUE(all.Has(Permission::kView));
+  EXPECT_TRUE(all.Has(Permission::kAudit));
+  EXPECT_EQ(all.ToString(), "echo,store,find,move,get,admin,receive,view,audit");
+  EXPECT_TRUE(PermissionSet::Parse("receive").has_value());
+  for (const char* word : {"admin", "view", "audit"}) {
+    std::string bad;
+    EXPECT_FALSE(PermissionSet::Parse(word, &bad).has_value()) << word;
+    EXPECT_EQ(bad, word);
+  }
+}
+
 TEST(PrincipalTest, KindNamesAndMay) {
   Principal p;
   p.kind = PrincipalKind::kNode;

@@ -1,0 +1,297 @@
+// bastion user ... and bastion token ...: people and API tokens (docs/cli.md).
+// Every change goes through security::UserStore / TokenStore (the same code a
+// running server reads with) and is an audit record. Passwords and tokens
+// are printed once, on stdout, alone; they never reach stderr, logs or the
+// audit log.
+#include <termios.h>
+#include <unistd.h>
+
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "audit/audit_log.h"
+#include "cli/commands.h"
+#include "cli/stack.h"
+#include "security/principal.h"
+#include "security/store_file.h"
+#include "security/tokens.h"
+#include "security/users.h"
+#include "util/config.h"
+#include "util/log.h"
+
+namespace bastion::cli {
+namespace {
+
+audit::Actor Operator() {
+  auto who = security::Principal::LocalOperator();
+  return audit::Actor{"local-operator", who.id, ""};
+}
+
+// stdout carries passwords and tokens alone: the ordinary log goes to stderr, warnings and worse only.
+void QuietLogs() {
+  if (!spdlog::get("bastion")) InitLogging("warn");
+}
+
+int ExitFor(const Status& s) {
+  switch (s.code()) {
+    case Code::kInvalidArgument: return kExitUsage;
+    case Code::kInsecureConfig: return kExitInsecureConfig;
+    default: return kExitFailed;
+  }
+}
+
+int Fail(const Status& s) {
+  PrintError(s.code() == Code::kInvalidArgument || s.code() == Code::kNotFound ||
+                     s.code() == Code::kAlreadyExists
+                 ? s.message()
+                 : s.ToString());
+  return ExitFor(s);
+}
+
+Status RequireDataDir(const std::filesystem::path& data) {
+  std::error_code ec;
+  if (!std::filesystem::exists(ConfigPath(data), ec))
+    return Status(Code::kNotFound, data.string() + " is not a Bastion data directory (no bastion.toml); "
+                                                   "create one with: bastion init --data " + data.string());
+  return Status::Ok();
+}
+
+// The audit log, for the change's record (the data directory must exist).
+Result<std::unique_ptr<audit::AuditLog>> OpenAudit(const std::filesystem::path& data) {
+  BASTION_RETURN_IF_ERROR(RequireDataDir(data));
+  return audit::OpenAuditLog(DataLayout(data).audit());
+}
+
+Status Audit(audit::AuditLog& log, const std::string& type, nlohmann::json details) {
+  return log.Append(audit::AuditEvent{type, true, Operator(), std::move(details)});
+}
+
+// One password from stdin: on a terminal, prompted without echo; otherwise
+// the first line of what is piped in (a trailing newline is not part of it).
+Result<std::string> ReadPassword() {
+  constexpr std::size_t kMaxBytes = 4096;
+  bool tty = ::isatty(STDIN_FILENO);
+  termios saved{};
+  if (tty) {
+    std::cerr << "new password: " << std::flush;
+    ::tcgetattr(STDIN_FILENO, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string line;
+  bool got = static_cast<bool>(std::getline(std::cin, line));
+  if (tty) {
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::cerr << "\n";
+  }
+  if (!got && line.empty()) return Status(Code::kInvalidArgument, "--password-stdin: no password on stdin");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.size() > kMaxBytes) return Status(Code::kInvalidArgument, "--password-stdin: password too long");
+  return line;
+}
+
+std::string Describe(security::Role role) {
+  return std::string(security::RoleName(role)) + ": " + security::PermissionsFor(role).ToString();
+}
+
+}  // namespace
+
+Result<std::string> CreateFirstAdmin(const std::filesystem::path& data) {
+  std::string password = security::GeneratePassword();
+  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
+  BASTION_RETURN_IF_ERROR(users.Add("admin", security::Role::kAdmin, password));
+  return password;
+}
+
+int UserAdd(const std::filesystem::path& data, const UserAddOptions& o) {
+  QuietLogs();
+  if (Status s = security::ValidateUserName(o.name); !s.ok()) return Fail(s);
+  auto role = security::ParseRole(o.role);
+  if (!role) {
+    PrintError("--role must be one of admin, reader, uploader, auditor");
+    return kExitUsage;
+  }
+  auto audit = OpenAudit(data);
+  if (!audit.ok()) return Fail(audit.status());
+  std::string password;
+  if (o.password_stdin) {
+    auto read = ReadPassword();
+    if (!read.ok()) return Fail(read.status());
+    password = std::move(*read);
+  } else {
+    password = security::GeneratePassword();
+  }
+  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
+  if (Status s = users.Add(o.name, *role, password); !s.ok()) return Fail(s);
+  if (Status s = Audit(**audit, "user.add",
+                       {{"user", o.name}, {"role", security::RoleName(*role)},
+                        {"password", o.password_stdin ? "given" : "generated"}});
+      !s.ok())
+    return Fail(s);
+  if (o.password_stdin) {
+    std::cout << "created user " << o.name << " (" << Describe(*role) << ")\n";
+  } else {
+    std::cerr << "created user " << o.name << " (" << Describe(*role)
+              << "); its password, shown only now, is on stdout\n";
+    std::cout << password << std::endl;
+  }
+  return kExitOk;
+}
+
+int UserList(const std::filesystem::path& data, bool json) {
+  QuietLogs();
+  if (Status s = RequireDataDir(data); !s.ok()) return Fail(s);
+  auto users = security::LoadUsers(security::UsersPath(data));
+  if (!users.ok()) return Fail(users.status());
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& u : *users)
+      out.push_back({{"name", u.name},
+                     {"role", security::RoleName(u.role)},
+                     {"permissions", security::PermissionsFor(u.role).Names()},
+                     {"disabled", u.disabled},
+                     {"created", security::FormatUtc(u.created)},
+                     {"changed", security::FormatUtc(u.changed)}});
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (users->empty()) {
+    std::cout << "no users\n";
+    return kExitOk;
+  }
+  std::cout << std::left << std::setw(33) << "NAME" << std::setw(10) << "ROLE" << std::setw(10) << "STATUS"
+            << std::setw(22) << "CREATED" << "CHANGED\n";
+  for (const auto& u : *users)
+    std::cout << std::left << std::setw(33) << u.name << std::setw(10) << security::RoleName(u.role) << std::setw(10)
+              << (u.disabled ? "disabled" : "enabled") << std::setw(22) << security::FormatUtc(u.created)
+              << security::FormatUtc(u.changed) << "\n";
+  return kExitOk;
+}
+
+int UserSetDisabled(const std::filesystem::path& data, const std::string& name, bool disabled) {
+  QuietLogs();
+  if (Status s = security::ValidateUserName(name); !s.ok()) return Fail(s);
+  auto audit = OpenAudit(data);
+  if (!audit.ok()) return Fail(audit.status());
+  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
+  if (Status s = users.SetDisabled(name, disabled); !s.ok()) return Fail(s);
+  if (Status s = Audit(**audit, disabled ? "user.disable" : "user.enable", {{"user", name}}); !s.ok())
+    return Fail(s);
+  std::cout << (disabled ? "disabled" : "enabled") << " user " << name
+            << (disabled ? " (its API tokens stop working too)" : "") << "\n";
+  return kExitOk;
+}
+
+int UserPasswd(const std::filesystem::path& data, const std::string& name, bool password_stdin) {
+  QuietLogs();
+  if (Status s = security::ValidateUserName(name); !s.ok()) return Fail(s);
+  auto audit = OpenAudit(data);
+  if (!audit.ok()) return Fail(audit.status());
+  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
+  if (!users.Find(name)) {
+    // Before reading or generating anything.
+    Status reload = users.Reload();
+    if (!reload.ok()) return Fail(reload);
+    PrintError("no user named " + name);
+    return kExitFailed;
+  }
+  std::string password;
+  if (password_stdin) {
+    auto read = ReadPassword();
+    if (!read.ok()) return Fail(read.status());
+    password = std::move(*read);
+  } else {
+    password = security::GeneratePassword();
+  }
+  if (Status s = users.SetPassword(name, password); !s.ok()) return Fail(s);
+  if (Status s = Audit(**audit, "user.passwd", {{"user", name}, {"password", password_stdin ? "given" : "generated"}});
+      !s.ok())
+    return Fail(s);
+  if (password_stdin) {
+    std::cout << "changed the password of " << name << "\n";
+  } else {
+    std::cerr << "changed the password of " << name << "; the new one, shown only now, is on stdout\n";
+    std::cout << password << std::endl;
+  }
+  return kExitOk;
+}
+
+int TokenCreate(const std::filesystem::path& data, const TokenCreateOptions& o) {
+  QuietLogs();
+  if (Status s = security::ValidateUserName(o.user); !s.ok()) return Fail(s);
+  auto lifetime = security::ParseLifetime(o.expires);
+  if (!lifetime) {
+    PrintError("--expires takes a number and a unit: 12h, 30d or 8w (at most 365d)");
+    return kExitUsage;
+  }
+  auto audit = OpenAudit(data);
+  if (!audit.ok()) return Fail(audit.status());
+  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
+  if (Status s = users.Reload(); !s.ok()) return Fail(s);
+  security::TokenStore tokens(security::TokensPath(data), security::TokensLockPath(data), users);
+  auto issued = tokens.Create(o.user, *lifetime, o.note);
+  if (!issued.ok()) return Fail(issued.status());
+  if (Status s = Audit(**audit, "token.create",
+                       {{"token_id", issued->record.id}, {"user", issued->record.user},
+                        {"expires", security::FormatUtc(issued->record.expires)}, {"note", issued->record.note}});
+      !s.ok())
+    return Fail(s);
+  std::cerr << "created API token " << issued->record.id << " for " << issued->record.user << ", expires "
+            << security::FormatUtc(issued->record.expires) << "; it is shown only now, on stdout\n";
+  std::cout << issued->token << std::endl;
+  return kExitOk;
+}
+
+int TokenList(const std::filesystem::path& data, bool json) {
+  QuietLogs();
+  if (Status s = RequireDataDir(data); !s.ok()) return Fail(s);
+  auto tokens = security::LoadTokens(security::TokensPath(data));
+  if (!tokens.ok()) return Fail(tokens.status());
+  auto now = std::chrono::system_clock::now();
+  auto state = [&](const security::ApiToken& t) {
+    return t.revoked ? "revoked" : now >= t.expires ? "expired" : "active";
+  };
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& t : *tokens) {
+      nlohmann::json j = {{"id", t.id},       {"user", t.user},
+                          {"state", state(t)}, {"created", security::FormatUtc(t.created)},
+                          {"expires", security::FormatUtc(t.expires)}, {"note", t.note}};
+      if (t.revoked) j["revoked_at"] = security::FormatUtc(t.revoked_at);
+      out.push_back(std::move(j));
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (tokens->empty()) {
+    std::cout << "no API tokens\n";
+    return kExitOk;
+  }
+  std::cout << std::left << std::setw(18) << "ID" << std::setw(33) << "USER" << std::setw(9) << "STATE"
+            << std::setw(22) << "EXPIRES" << "NOTE\n";
+  for (const auto& t : *tokens)
+    std::cout << std::left << std::setw(18) << t.id << std::setw(33) << t.user << std::setw(9) << state(t)
+              << std::setw(22) << security::FormatUtc(t.expires) << t.note << "\n";
+  return kExitOk;
+}
+
+int TokenRevoke(const std::filesystem::path& data, const std::string& id) {
+  QuietLogs();
+  auto audit = OpenAudit(data);
+  if (!audit.ok()) return Fail(audit.status());
+  auto tokens_now = security::LoadTokens(security::TokensPath(data));
+  if (!tokens_now.ok()) return Fail(tokens_now.status());
+  std::string owner;
+  for (const auto& t : *tokens_now)
+    if (t.id == id) owner = t.user;
+  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
+  security::TokenStore tokens(security::TokensPath(data), security::TokensLockPath(data), users);
+  if (Status s = tokens.Revoke(id); !s.ok()) return Fail(s);
+  if (Status s = Audit(**audit, "token.revoke", {{"token_id", id}, {"user", owner}}); !s.ok()) return Fail(s);
+  std::cout << "revoked API token " << id << (owner.empty() ? "" : " of " + owner) << "\n";
+  return kExitOk;
+}
+
+}  // namespace bastion::cli
