@@ -36,6 +36,17 @@ int NodeRemove(const std::filesystem::path& data, const std::string& ae);
 int NodeCert(const std::filesystem::path& data, const std::string& ae, const std::filesystem::path& out);
 
 int Import(const std::filesystem::path& data, const std::vector<std::filesystem::path>& paths);
+
+// `bastion scan`: exits with the worst severity found (docs/scan.md), not the codes above.
+struct ScanArgs {
+  std::vector<std::string> targets, web;
+  std::string ports, ae, known_ae, canary, format = "text", out, data, ca, move_ae = "BASTIONSCAN";
+  bool allow_write = false, self = false;
+  int max_hosts = 256, timeout = 10;
+  double rate = 10.0;
+  std::uint16_t move_port = 0;
+};
+int Scan(const ScanArgs& args);
 int AuditVerify(const std::filesystem::path& data);
 
 }  // namespace bastion::cli
