@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <chrono>
 #include <random>
 #include <thread>
 
@@ -233,14 +234,21 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
   AssociationOutcome a2 = s.Open(host.address, port, false, rnd_calling, rnd_called, Proposal::kCapability);
   s.Release();
   TlsOutcome tls_result;
-  if (a2.kind == AssociationOutcome::kNotDicom || a2.kind == AssociationOutcome::kNoConnection) {
+  // DCMTK reports a connection closed before any answer as an abort: only a
+  // TLS probe tells a TLS port (which hangs up on plain DICOM) from a DICOM
+  // server that aborted.
+  if (a2.kind == AssociationOutcome::kNotDicom || a2.kind == AssociationOutcome::kNoConnection ||
+      a2.kind == AssociationOutcome::kAborted) {
     tls_result = ProbeTls(host.address, port, host.name, options, pacer);
-    if (!tls_result.speaks_tls) {
+    if (!tls_result.speaks_tls && a2.kind == AssociationOutcome::kAborted) {
+      // A DICOM server that aborted: go on in plain DICOM.
+    } else if (!tls_result.speaks_tls) {
       svc.protocol = "unknown";
       svc.details["answer"] = a2.Describe();
       report.services.push_back(svc);
       return;
     }
+    else {
     svc.protocol = "tls";
     if (tls_result.client_cert_required) {
       TlsFindings("D13", ep, tls_result, sw, true, ca_given, report, svc);
@@ -261,6 +269,7 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
       report.services.push_back(svc);
       return;
     }
+    }
   }
   svc.protocol = tls ? "dicom-tls" : "dicom";
   const char* via = tls ? " over TLS" : "";
@@ -277,18 +286,28 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
   std::optional<Access> best;
   bool any_accepted = false;
   auto consider = [&](const std::string& calling, const std::string& called, const AssociationOutcome& o,
-                      const std::string& how) {
+                      const std::string& how, bool preferred = false) {
     if (o.kind != AssociationOutcome::kAccepted) return;
     any_accepted = true;
     note_software(o);
     auto count = [](const AssociationOutcome& x) { return x.AcceptedNames().size(); };
-    if (!best || count(o) > count(best->outcome)) best = Access{calling, called, how, o};
+    // The operator's known AE wins a tie: the server may grant it more than the contexts show.
+    if (!best || count(o) > count(best->outcome) || (preferred && count(o) >= count(best->outcome)))
+      best = Access{calling, called, how, o};
   };
 
+  // Findings that say "anyone gets data services" (D2, D3, D5, D12): their
+  // severity is settled after the data checks, because a server may accept a
+  // context and still refuse every operation in it (gated, not open).
+  std::vector<std::size_t> access_findings;
+  auto access_finding = [&](Finding f) {
+    if (f.severity > Severity::kInfo) access_findings.push_back(report.findings.size());
+    report.findings.push_back(std::move(f));
+  };
   std::string called = options.called_ae;
   if (a2.kind == AssociationOutcome::kAccepted) {
     bool data = a2.AcceptsData();
-    report.findings.push_back(MakeFinding(
+    access_finding(MakeFinding(
         "D2", data ? Severity::kHigh : Severity::kInfo, ep,
         data ? "association accepted with a random called AE title" + std::string(via)
              : "association with a random called AE title accepted for Verification only (gated, see D7)",
@@ -336,7 +355,7 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
     }
     if (a3->kind == AssociationOutcome::kAccepted) {
       bool data = a3->AcceptsData();
-      report.findings.push_back(MakeFinding(
+      access_finding(MakeFinding(
           "D3", data ? Severity::kHigh : Severity::kInfo, ep,
           data ? "association accepted from a random calling AE title" + std::string(via)
                : "random calling AE title accepted for Verification only (gated, see D7)",
@@ -356,16 +375,34 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
   // D5: vendor default calling AE titles, when the calling AE is checked.
   if (a3 && a3->kind == AssociationOutcome::kRejected && IsCallingAeReject(a3->reject)) {
     for (const auto& guess : kCallingGuesses) {
+      auto t0 = std::chrono::steady_clock::now();
       AssociationOutcome g = s.Open(host.address, port, tls, guess, called, Proposal::kCapability);
       s.Release();
+      // A server that slows down its rejections is rate-limiting guessers:
+      // stop, both to be polite and because it has answered the question.
+      if (g.kind == AssociationOutcome::kRejected &&
+          std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(1000)) {
+        report.findings.push_back(MakeFinding("D5", Severity::kInfo, ep,
+                                              "rejections slow down after repeated guesses (the server throttles AE "
+                                              "title guessing); guessing stopped",
+                                              Proposed(guess, called, g), g.Describe() + ", after more than a second",
+                                              sw));
+        break;
+      }
       if (g.kind == AssociationOutcome::kAccepted) {
         bool data = g.AcceptsData();
-        report.findings.push_back(MakeFinding("D5", data ? Severity::kMedium : Severity::kInfo, ep,
+        access_finding(MakeFinding("D5", data ? Severity::kMedium : Severity::kInfo, ep,
                                               "vendor default calling AE title accepted: " + guess,
                                               Proposed(guess, called, g), g.Describe(), sw));
         consider(guess, called, g, "the vendor default calling AE title " + guess);
         break;
       }
+      if (&guess == &kCallingGuesses.back())
+        report.findings.push_back(MakeFinding("D5", Severity::kInfo, ep,
+                                              "none of " + std::to_string(kCallingGuesses.size()) +
+                                                  " vendor default calling AE titles was accepted",
+                                              Proposed(guess, called, g) + " (and likewise " + Join(kCallingGuesses) + ")",
+                                              g.Describe(), sw));
       if (g.kind != AssociationOutcome::kRejected) {
         report.findings.push_back(MakeFinding("D5", Severity::kInfo, ep,
                                               "the server stopped answering while AE titles were guessed (rate "
@@ -380,7 +417,7 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
   if (!options.known_ae.empty() && !called.empty()) {
     AssociationOutcome k = s.Open(host.address, port, tls, options.known_ae, called, Proposal::kCapability);
     s.Release();
-    consider(options.known_ae, called, k, "the known calling AE title " + options.known_ae);
+    consider(options.known_ae, called, k, "the known calling AE title " + options.known_ae, true);
     std::string from = k.local_address.empty() ? "this scanner's address" : k.local_address;
     if (k.kind == AssociationOutcome::kAccepted && !options.known_ae_host.empty() &&
         options.known_ae_host != k.local_address) {
@@ -479,50 +516,63 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
     if (o.kind == AssociationOutcome::kAccepted && o.AcceptsData()) {
       std::string title = "accepted with a wrong passcode (and without any User Identity): DICOM identity is not checked";
       if (o.identity_acknowledged && !tls) title += "; the server even acknowledged the passcode over plain TCP";
-      report.findings.push_back(MakeFinding("D12", Severity::kHigh, ep, title, sent, o.Describe(), sw));
+      access_finding(MakeFinding("D12", Severity::kHigh, ep, title, sent, o.Describe(), sw));
     } else {
       report.findings.push_back(MakeFinding("D12", Severity::kInfo, ep, "a wrong passcode was not accepted", sent,
                                             o.Describe(), sw));
     }
   }
 
+  // The data checks, each in an association of its own: a server that
+  // refuses an operation often aborts the association with it.
+  bool data_flowed = false;     // an operation handed over or took data
+  bool op_refused = false;      // an operation was tried and refused
+  bool storage_open = false;    // storage contexts accepted, store not tried
+  auto open_best = [&](Proposal proposal) {
+    return s.Open(host.address, port, tls, best->calling, best->called, proposal);
+  };
+  const AssociationOutcome& caps = best->outcome;
+
   // D8 / D15: wildcard queries, counted.
   std::string study = options.canary_study;
   std::string first_study;
   const bool canary = !study.empty();
-  AssociationOutcome o = s.Open(host.address, port, tls, best->calling, best->called, Proposal::kCapability);
-  if (o.kind == AssociationOutcome::kAccepted) {
-    for (bool study_level : {false, true}) {
-      if (!o.Accepts(study_level ? "Study Root FIND" : "Patient Root FIND")) continue;
-      FindOutcome f = s.FindAll(study_level, study_level ? &first_study : nullptr);
-      const char* level = study_level ? "STUDY (Study Root)" : "PATIENT (Patient Root)";
-      std::string sent = std::string("C-FIND-RQ ") + level + ", PatientName=* with empty return keys, as " +
-                         Printable(best->calling);
-      std::string received = std::to_string(f.answers) + " pending answers" +
-                             (f.filled.empty() ? "" : "; attributes returned filled: " + Join(f.filled)) +
-                             (f.error.empty() ? "; final status " + DescribeDimseStatus(f.final_status)
-                                              : "; " + f.error) +
-                             (f.cancelled ? "; cancelled by the scanner after " +
-                                                std::to_string(options.max_find_results)
-                                          : "") +
-                             ". Values were neither kept nor printed.";
-      if (f.answers > 0) {
-        report.findings.push_back(MakeFinding("D8", Severity::kCritical, ep,
-                                              "wildcard C-FIND at " + std::string(level) + " returned " +
-                                                  std::to_string(f.answers) + (study_level ? " studies" : " patients"),
+  for (bool study_level : {false, true}) {
+    if (!caps.Accepts(study_level ? "Study Root FIND" : "Patient Root FIND")) continue;
+    AssociationOutcome o = open_best(Proposal::kCapability);
+    if (o.kind != AssociationOutcome::kAccepted) continue;
+    FindOutcome f = s.FindAll(study_level, study_level ? &first_study : nullptr);
+    s.Release();
+    const char* level = study_level ? "STUDY (Study Root)" : "PATIENT (Patient Root)";
+    std::string sent = std::string("C-FIND-RQ ") + level + ", PatientName=* with empty return keys, as " +
+                       Printable(best->calling);
+    std::string received = std::to_string(f.answers) + " pending answers" +
+                           (f.filled.empty() ? "" : "; attributes returned filled: " + Join(f.filled)) +
+                           (f.error.empty() ? "; final status " + DescribeDimseStatus(f.final_status)
+                                            : "; no final status: " + f.error) +
+                           (f.cancelled ? "; cancelled by the scanner after " + std::to_string(options.max_find_results)
+                                        : "") +
+                           ". Values were neither kept nor printed.";
+    if (f.answers > 0) {
+      data_flowed = true;
+      report.findings.push_back(MakeFinding("D8", Severity::kCritical, ep,
+                                            "wildcard C-FIND at " + std::string(level) + " returned " +
+                                                std::to_string(f.answers) + (study_level ? " studies" : " patients"),
+                                            sent, received, sw));
+      if (f.cancelled || (f.error.empty() && f.final_status == 0))
+        report.findings.push_back(MakeFinding("D15", Severity::kLow, ep,
+                                              std::string("the whole wildcard result was answered (") +
+                                                  std::to_string(f.answers) + (f.cancelled ? "+" : "") +
+                                                  " answers, no limit applied)",
                                               sent, received, sw));
-        if (f.cancelled || (f.error.empty() && f.final_status == 0))
-          report.findings.push_back(MakeFinding("D15", Severity::kLow, ep,
-                                                std::string("the whole wildcard result was answered (") +
-                                                    std::to_string(f.answers) + (f.cancelled ? "+" : "") +
-                                                    " answers, no limit applied)",
-                                                sent, received, sw));
-      } else {
-        report.findings.push_back(MakeFinding("D8", Severity::kInfo, ep,
-                                              std::string("wildcard C-FIND at ") + level + " returned no identities",
-                                              sent, received, sw));
-      }
-      if (!s.open()) break;
+    } else {
+      bool refused = !f.error.empty() || (f.final_status != 0 && (f.final_status & 0xF000) != 0xB000);
+      op_refused |= refused;
+      report.findings.push_back(MakeFinding("D8", Severity::kInfo, ep,
+                                            refused ? std::string("wildcard C-FIND at ") + level + " was refused"
+                                                    : std::string("wildcard C-FIND at ") + level +
+                                                          " is allowed but matched nothing (an empty archive?)",
+                                            sent, received, sw));
     }
   }
   if (study.empty()) study = first_study;
@@ -530,12 +580,12 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
                                         : "the first study of the C-FIND answer (its UID is held in memory only)";
 
   // D10: C-MOVE to our own SCP under an AE title nobody registered.
-  if (o.kind == AssociationOutcome::kAccepted && s.open() && (o.Accepts("MOVE"))) {
+  if (caps.Accepts("MOVE")) {
     if (study.empty()) {
       report.findings.push_back(MakeFinding("D10", Severity::kInfo, ep,
-                                            "C-MOVE is accepted, but no study is known to test it (give --canary)",
+                                            "C-MOVE context accepted, but no study is known to test it (give --canary)",
                                             "", "", sw));
-    } else {
+    } else if (AssociationOutcome o = open_best(Proposal::kCapability); o.kind == AssociationOutcome::kAccepted) {
       std::uint16_t move_port = 0;
       std::string err;
       int fd = ListenForMove(o.local_address, options.move_port, &move_port, &err);
@@ -545,66 +595,81 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
         RetrieveOutcome m = s.MoveStudy(study, options.move_ae, fd);
         ::close(fd);
         std::string sent = "C-MOVE-RQ STUDY level of " + study_note + " to move destination " + options.move_ae +
-                           " (the scanner's own SCP on " + EndpointName(o.local_address, move_port) +
-                           ", registered nowhere by this scan)";
+                           " (the scanner's own SCP on " + EndpointName(o.local_address, move_port) + ")";
         std::string received =
             (m.connected_back ? "the server connected to the scanner's SCP (" + m.connect_back_from + ") and sent " +
-                                    std::to_string(m.instances_received) + " instances (discarded); "
+                                    std::to_string(m.instances_received) + " instances (discarded unread); "
                               : "no connection to the scanner's SCP; ") +
             (m.error.empty() ? "final status " + DescribeDimseStatus(m.final_status) + ", " +
                                    std::to_string(m.completed) + " completed, " + std::to_string(m.failed) + " failed"
-                             : m.error);
+                             : "no final status: " + m.error);
         Severity sev = m.connected_back && m.instances_received > 0 ? Severity::kCritical
                        : m.connected_back                            ? Severity::kHigh
                                                                      : Severity::kInfo;
+        if (m.connected_back) data_flowed = true;
+        else op_refused = true;
         report.findings.push_back(MakeFinding(
             "D10", sev, ep,
             m.connected_back ? "C-MOVE sent images to a destination chosen by an unauthenticated requester"
-                             : "C-MOVE to an unregistered destination was not carried out",
+                             : "C-MOVE to the scanner's destination was not carried out",
             sent, received, sw));
       }
     }
+    s.Release();
   }
 
   // D11: store, only with --allow-write.
-  if (o.kind == AssociationOutcome::kAccepted && s.open() && o.Accepts("Secondary Capture")) {
+  if (caps.Accepts("Secondary Capture")) {
     if (!options.allow_write) {
+      storage_open = true;
       report.findings.push_back(MakeFinding("D11", Severity::kInfo, ep,
                                             "storage contexts are accepted; C-STORE not tried (needs --allow-write)",
-                                            Proposed(best->calling, best->called, o), o.Describe(), sw));
-    } else {
+                                            Proposed(best->calling, best->called, caps), caps.Describe(), sw));
+    } else if (AssociationOutcome o = open_best(Proposal::kCapability); o.kind == AssociationOutcome::kAccepted) {
       StoreOutcome st = s.StoreSynthetic();
       std::string sent = "C-STORE-RQ of a synthetic Secondary Capture instance (patient BASTION^SCAN^SYNTHETIC, "
                          "8x8 pixels) as " + Printable(best->calling);
       bool stored = st.error.empty() && (st.status == 0 || (st.status & 0xF000) == 0xB000);
+      if (stored) data_flowed = true;
+      else op_refused = true;
       report.findings.push_back(MakeFinding(
           "D11", stored ? Severity::kHigh : Severity::kInfo, ep,
           stored ? "the server stored an instance from an unauthenticated peer" : "C-STORE was refused", sent,
-          st.error.empty() ? "C-STORE-RSP " + DescribeDimseStatus(st.status) : st.error, sw));
+          st.error.empty() ? "C-STORE-RSP " + DescribeDimseStatus(st.status) : "no response: " + st.error, sw));
     }
+    s.Release();
   }
-  s.Release();
 
-  // D9: C-GET, in an association of its own (storage classes in the SCP role).
-  if (o.Accepts("GET")) {
+  // D9: C-GET, with storage classes offered in the SCP role.
+  if (caps.Accepts("GET")) {
     if (study.empty()) {
       report.findings.push_back(MakeFinding("D9", Severity::kInfo, ep,
-                                            "C-GET is accepted, but no study is known to test it (give --canary)", "",
-                                            "", sw));
-    } else {
-      AssociationOutcome g = s.Open(host.address, port, tls, best->calling, best->called, Proposal::kRetrieve);
-      if (g.kind == AssociationOutcome::kAccepted && g.Accepts("GET")) {
-        RetrieveOutcome r = s.GetStudy(study);
-        std::string sent = "C-GET-RQ STUDY level of " + study_note + " as " + Printable(best->calling);
-        std::string received = std::to_string(r.instances_received) + " instances received (discarded unread); " +
-                               (r.error.empty() ? "final status " + DescribeDimseStatus(r.final_status) : r.error);
-        report.findings.push_back(MakeFinding(
-            "D9", r.instances_received > 0 ? Severity::kCritical : Severity::kInfo, ep,
-            r.instances_received > 0 ? "C-GET handed over " + std::to_string(r.instances_received) + " instances"
-                                     : "C-GET returned no instances",
-            sent, received, sw));
-      }
-      s.Release();
+                                            "C-GET context accepted, but no study is known to test it (give --canary)",
+                                            "", "", sw));
+    } else if (AssociationOutcome g = open_best(Proposal::kRetrieve);
+               g.kind == AssociationOutcome::kAccepted && g.Accepts("GET")) {
+      RetrieveOutcome r = s.GetStudy(study);
+      std::string sent = "C-GET-RQ STUDY level of " + study_note + " as " + Printable(best->calling);
+      std::string received = std::to_string(r.instances_received) + " instances received (discarded unread); " +
+                             (r.error.empty() ? "final status " + DescribeDimseStatus(r.final_status)
+                                              : "no final status: " + r.error);
+      if (r.instances_received > 0) data_flowed = true;
+      else op_refused = true;
+      report.findings.push_back(MakeFinding(
+          "D9", r.instances_received > 0 ? Severity::kCritical : Severity::kInfo, ep,
+          r.instances_received > 0 ? "C-GET handed over " + std::to_string(r.instances_received) + " instances"
+                                   : "C-GET returned no instances",
+          sent, received, sw));
+    }
+    s.Release();
+  }
+
+  // Settle the access findings: contexts accepted but every operation refused is gated.
+  if (!data_flowed && !storage_open && op_refused) {
+    for (std::size_t i : access_findings) {
+      Finding& f = report.findings[i];
+      f.severity = Severity::kInfo;
+      f.title += " - but every operation tried was refused (gated at the operation level)";
     }
   }
   report.services.push_back(svc);
