@@ -493,7 +493,7 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
   // D13: what travels in clear text.
   if (!tls) {
     Severity sev = data ? (loopback ? Severity::kLow : Severity::kHigh) : Severity::kInfo;
-    report.findings.push_back(MakeFinding(
+    access_finding(MakeFinding(
         "D13", sev, ep,
         data ? std::string("plain DICOM (no TLS) admits data services: PHI crosses the network in clear text") +
                    (loopback ? " (loopback target: the traffic stays on this host)" : "")
@@ -671,6 +671,13 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
       f.severity = Severity::kInfo;
       f.title += " - but every operation tried was refused (gated at the operation level)";
     }
+    bool untested = (caps.Accepts("MOVE") || caps.Accepts("GET")) && study.empty();
+    report.findings.push_back(MakeFinding("D7", Severity::kInfo, ep,
+                                          std::string("gated: data services are negotiated, but every operation tried "
+                                                      "was refused") +
+                                              (untested ? " (C-MOVE/C-GET not tried: no study known; give --canary)" : ""),
+                                          "the C-FIND, C-MOVE, C-GET and C-STORE requests of D8-D11",
+                                          "refusals (see D8-D11)", sw));
   }
   report.services.push_back(svc);
 }
