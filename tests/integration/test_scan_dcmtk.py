@@ -104,3 +104,36 @@ class ScanDcmtkTest(h.BastionTestCase):
         self.assertIn("query leak", html)
         self.assertNotIn("<script", html)
         self.assertNotIn(" src=", html)
+
+    def test_weak_tls(self):
+        """storescp over TLS with the retired AES profile (RSA key exchange,
+        CBC), a 1024-bit key that expires in five days, and no client
+        certificate required: every weakness reported, over TLS."""
+        key, cert = os.path.join(self.tmp, "key.pem"), os.path.join(self.tmp, "cert.pem")
+        p = h.run(["openssl", "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", key, "-out", cert,
+                   "-days", "5", "-subj", "/CN=WEAKTLS"], transcript=self.transcript, timeout=60)
+        self.assertEqual(p.returncode, 0, p.out)
+        proc = self.ns.spawn(["storescp", "+tls", key, cert, "+pa", "-ic", "-aet", "WEAKTLS", "-od", self.tmp, "2762"],
+                             os.path.join(self.tmp, "storescp-tls.log"))
+        # Ready when the port answers TLS (a plain C-ECHO would only count as a failed handshake).
+        def up():
+            self.assertIsNone(proc.poll(), "storescp +tls exited")
+            q = self.ns.run(["openssl", "s_client", "-connect", "127.0.0.1:2762"], timeout=20)
+            return "CONNECTED" in q.out
+        h.wait_for(up, 30, what="storescp's TLS port")
+        rc, report, _ = st.scan(self.ns, ["127.0.0.1", "--ports", "2762"])
+        services = {s["endpoint"]: s for s in report["services"]}
+        self.assertEqual(services["127.0.0.1:2762"]["protocol"], "dicom-tls")
+        self.assertEqual(services["127.0.0.1:2762"]["details"]["tls_client_certificate"], "not requested")
+        d13 = {f["title"]: f["severity"] for f in st.findings(report, "D13")}
+        titles = " | ".join(d13)
+        self.assertIn("weak certificate key: RSA 1024", titles)
+        self.assertIn("server certificate expires on", titles)
+        self.assertTrue(any(t.startswith("weak TLS cipher suite accepted") for t in d13), titles)
+        self.assertIn("legacy TLS accepted: TLSv1.1", titles)
+        self.assertEqual(d13["legacy TLS accepted: TLSv1.1"], "high")
+        self.assertEqual(d13["weak certificate key: RSA 1024"], "medium")
+        # TLS is no access control: any AE still gets in, over TLS.
+        d2 = st.findings(report, "D2", "high")
+        self.assertTrue(d2 and "over TLS" in d2[0]["title"], report["findings"])
+        self.assertEqual(rc, 12)
