@@ -377,7 +377,7 @@ struct FindCounter {
 void OnFindAnswer(void* data, T_DIMSE_C_FindRQ* request, int count, T_DIMSE_C_FindRSP* /*rsp*/,
                   DcmDataset* identifiers) {
   auto* c = static_cast<FindCounter*>(data);
-  c->out->answers = count;
+  ++c->out->answers;  // one per pending response (DCMTK's own count includes the final one)
   if (identifiers) {
     // Which attributes were filled: names only, never values.
     for (unsigned long i = 0; i < identifiers->card(); ++i) {
@@ -392,7 +392,8 @@ void OnFindAnswer(void* data, T_DIMSE_C_FindRQ* request, int count, T_DIMSE_C_Fi
       }
     }
   }
-  if (count >= c->limit && !c->out->cancelled) {
+  (void)count;
+  if (c->out->answers >= c->limit && !c->out->cancelled) {
     c->out->cancelled = true;
     DIMSE_sendCancelRequest(c->assoc, c->pid, request->MessageID);
   }
@@ -433,7 +434,6 @@ FindOutcome DicomSession::FindAll(bool study_level, std::string* first_study) {
   OFCondition cond = DIMSE_findUser(assoc, pid, &req, &query, count, OnFindAnswer, &counter, DIMSE_BLOCKING,
                                     options_.dimse_timeout_seconds, &rsp, &detail);
   delete detail;
-  out.answers = std::max(out.answers, count);
   if (cond.good()) out.final_status = rsp.DimseStatus;
   else out.error = cond.text();
   return out;
