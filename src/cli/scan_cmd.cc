@@ -12,6 +12,7 @@
 #include "security/nodes.h"
 #include "security/pki.h"
 #include "util/config.h"
+#include "util/net.h"
 #include "util/text.h"
 
 namespace bastion::cli {
@@ -66,12 +67,16 @@ int Scan(const ScanArgs& args) {
   auto at = args.known_ae.find('@');
   o.known_ae = args.known_ae.substr(0, at);
   if (at != std::string::npos) o.known_ae_host = args.known_ae.substr(at + 1);
+  if (!o.known_ae_host.empty() && !IpRange::Parse(o.known_ae_host)) {
+    std::cerr << "error: --known-ae AE@HOST wants an address or range after @ (no host names)\n";
+    return scan::kExitUsage;
+  }
   o.canary_study = args.canary;
   o.allow_write = args.allow_write;
   o.max_addresses = args.max_hosts;
   o.rate = args.rate;
   o.acse_timeout_seconds = args.timeout;
-  o.connect_timeout_seconds = std::min(args.timeout, 10);
+  o.connect_timeout_seconds = std::min(args.timeout, 3);  // a silent address costs little
   o.dimse_timeout_seconds = std::max(args.timeout, 30);
   o.move_ae = args.move_ae;
   o.move_port = args.move_port;

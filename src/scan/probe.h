@@ -159,6 +159,10 @@ struct TlsOutcome {
 TlsOutcome ProbeTls(const std::string& address, std::uint16_t port, const std::string& sni, const Options& options,
                     Pacer& pacer);
 
+// D13 / W7 findings from a TLS probe, for a DICOM port or a web front end.
+void TlsFindings(const std::string& id, const std::string& target, const TlsOutcome& t, const Software& sw,
+                 bool dicom, bool ca_given, Report& report, Service& svc);
+
 // ---------------------------------------------------------------- web
 
 struct HttpAnswer {

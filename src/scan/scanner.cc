@@ -165,9 +165,8 @@ void TlsFindings(const std::string& id, const std::string& target, const TlsOutc
                                           sent, "ServerHello for " + t.legacy_version + " offered alone", sw));
   if (t.weak_suite_accepted)
     report.findings.push_back(MakeFinding(id, Severity::kMedium, target,
-                                          "weak TLS cipher suite accepted: " + t.weak_suite +
-                                              " (non-AEAD or RSA key exchange, no forward secrecy)",
-                                          sent, "ServerHello choosing " + t.weak_suite, sw));
+                                          "weak TLS cipher suite accepted: " + t.weak_suite,
+                                          sent, "ServerHello choosing " + t.weak_suite.substr(0, t.weak_suite.find(' ')), sw));
   if (t.handshake || !t.cert_subject.empty()) {
     if (t.cert_not_after && t.cert_not_after < now)
       report.findings.push_back(MakeFinding(id, Severity::kHigh, target,
@@ -204,8 +203,10 @@ void TlsFindings(const std::string& id, const std::string& target, const TlsOutc
   std::string why = dicom && !t.client_cert_required
                         ? " Without a required client certificate anyone may open an association over TLS."
                         : "";
-  report.findings.push_back(MakeFinding(id, Severity::kInfo, target, summary + "." + why, sent,
-                                        t.handshake ? "handshake completed" : "handshake ended: " + t.error, sw));
+  std::string outcome = t.handshake                ? "handshake completed"
+                        : t.client_cert_required ? "handshake refused without a client certificate"
+                                                 : "handshake failed: " + t.error;
+  report.findings.push_back(MakeFinding(id, Severity::kInfo, target, summary + "." + why, sent, outcome, sw));
 }
 
 void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, std::uint16_t port, Report& report) {
@@ -419,8 +420,10 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
     s.Release();
     consider(options.known_ae, called, k, "the known calling AE title " + options.known_ae, true);
     std::string from = k.local_address.empty() ? "this scanner's address" : k.local_address;
-    if (k.kind == AssociationOutcome::kAccepted && !options.known_ae_host.empty() &&
-        options.known_ae_host != k.local_address) {
+    auto registered = IpRange::Parse(options.known_ae_host);
+    auto ours = IpAddress::Parse(k.local_address);
+    bool elsewhere = registered && ours && !(registered->base.v6 == ours->v6 && registered->Contains(*ours));
+    if (k.kind == AssociationOutcome::kAccepted && elsewhere) {
       report.findings.push_back(MakeFinding("D4", Severity::kMedium, ep,
                                             "known AE title " + Printable(options.known_ae) + " registered for " +
                                                 Printable(options.known_ae_host) + " was accepted from " + from,

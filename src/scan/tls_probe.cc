@@ -231,13 +231,15 @@ TlsOutcome ProbeTls(const std::string& address, std::uint16_t port, const std::s
   }
   // Non-AEAD and RSA key exchange suites (TLS 1.2), offered alone.
   for (const char* list : {"kRSA:@SECLEVEL=0", "ECDHE:DHE:!AESGCM:!CHACHA20:!AESCCM:@SECLEVEL=0"}) {
+    const bool rsa = list[0] == 'k';
     Attempt a;
     Handshake(a, address, port, sni, TLS1_2_VERSION, TLS1_2_VERSION, list, options, pacer, false);
     if (a.handshake || a.server_hello) {
       out.weak_suite_accepted = true;
       const SSL_CIPHER* c = a.ssl ? SSL_get_pending_cipher(a.ssl) : nullptr;
       if (!c && a.ssl) c = SSL_get_current_cipher(a.ssl);
-      out.weak_suite = c ? SSL_CIPHER_get_name(c) : list;
+      out.weak_suite = std::string(c ? SSL_CIPHER_get_name(c) : list) +
+                       (rsa ? " (RSA key exchange: no forward secrecy)" : " (not AEAD: CBC with HMAC)");
       break;
     }
   }

@@ -15,9 +15,6 @@
 
 namespace bastion::scan {
 
-void TlsFindings(const std::string& id, const std::string& target, const TlsOutcome& t, const Software& sw,
-                 bool dicom, bool ca_given, Report& report, Service& svc);
-
 namespace {
 
 constexpr std::size_t kMaxBody = 1 << 20;
@@ -63,7 +60,7 @@ HttpAnswer Perform(const Options& options, Pacer& pacer, const std::string& url,
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options.connect_timeout_seconds));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(options.dimse_timeout_seconds));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(options.acse_timeout_seconds));
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);  // the certificate is judged by W7, not here
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "bastion-scan/0.1 (PACS exposure check)");
@@ -185,8 +182,22 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
   // W2: REST.
   HttpAnswer patients = http.Get(root + "/patients");
   long npatients = JsonCount(patients);
-  HttpAnswer find = http.Post(root + "/tools/find", "application/json",
-                              R"({"Level":"Patient","Query":{"PatientName":"*"},"Limit":1000})");
+  bool system_json = false;
+  {
+    json j = json::parse(system.body, nullptr, false);
+    system_json = system.status == 200 && !j.is_discarded() && j.is_object();
+  }
+  // Product-specific POSTs only where the answers so far look like Orthanc
+  // (its /system, its /patients list, or its login realm): polite, and no
+  // false alarms from servers that answer every path with a page.
+  auto realm = [](const HttpAnswer& a) {
+    return a.headers.count("www-authenticate") && a.headers.at("www-authenticate").find("Orthanc") != std::string::npos;
+  };
+  const bool orthanc_like = sw.product == "Orthanc" || npatients >= 0 || realm(system) || realm(patients);
+  HttpAnswer find;
+  if (orthanc_like)
+    find = http.Post(root + "/tools/find", "application/json",
+                     R"({"Level":"Patient","Query":{"PatientName":"*"},"Limit":1000})");
   long nfind = JsonCount(find);
   HttpAnswer aets = http.Get(root + "/dcm4chee-arc/aets");
   long naets = JsonCount(aets);
@@ -194,9 +205,11 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
   {
     std::string sent = "GET " + root + "/system, GET /patients, POST /tools/find {Level: Patient, PatientName: *}, "
                        "GET /dcm4chee-arc/aets; no credentials";
-    std::string received = "/system " + Status(system) + ", /patients " + Status(patients) +
+    std::string received = "/system " + Status(system) + (system.status == 200 && !system_json ? " (not JSON)" : "") +
+                           ", /patients " + Status(patients) +
                            (npatients >= 0 ? " (" + std::to_string(npatients) + " patients)" : "") +
-                           ", /tools/find " + Status(find) + (nfind >= 0 ? " (" + std::to_string(nfind) + " answers)" : "") +
+                           (orthanc_like ? ", /tools/find " + Status(find) : ", /tools/find not tried (not Orthanc)") +
+                           (nfind >= 0 ? " (" + std::to_string(nfind) + " answers)" : "") +
                            ", /dcm4chee-arc/aets " + Status(aets) + (naets >= 0 ? " (" + std::to_string(naets) + " AEs)" : "") +
                            ". Values were neither kept nor printed.";
     if (npatients > 0 || nfind > 0) {
@@ -206,7 +219,7 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
                                             "the REST API lists " + std::to_string(std::max(npatients, nfind)) +
                                                 " patients without login",
                                             sent, received, sw));
-    } else if (npatients == 0 || nfind == 0 || system.status == 200 || naets > 0) {
+    } else if (npatients == 0 || nfind == 0 || system_json || naets > 0) {
       report.findings.push_back(MakeFinding("W2", naets > 0 ? Severity::kHigh : Severity::kMedium, root,
                                             naets > 0 ? "the archive's REST API answers without login"
                                                       : "the REST API answers without login (no patients listed: an "
@@ -338,7 +351,7 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
   }
 
   // W6: script execution. The script is a Lua comment: it runs nothing.
-  {
+  if (orthanc_like || !good_user.empty()) {
     const std::string script = "-- bastion scan: reachability probe, a comment that runs nothing";
     HttpAnswer a = http.Post(root + "/tools/execute-script", "text/plain", script);
     std::string how = "no credentials";

@@ -93,3 +93,4 @@ class ScanOrthancTest(h.BastionTestCase):
             self.assertEqual(st.findings(report, fid, min_severity="low"), [], fid)
         self.assertEqual(st.orthanc_instances(self.ns), 0, "nothing may have been stored")
         self.assertEqual(self.ids(report, "low"), {"D14"}, "only the DCMTK banner, by version")
+
