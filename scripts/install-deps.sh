@@ -20,7 +20,7 @@ test_pkgs=(
   dcmtk            # storescu, echoscu, findscu, ... : real peers nobody here wrote
   python3-pydicom  # its data/ folder is our real-world sample corpus
   python3 python3-cryptography openssl procps iproute2 util-linux  # util-linux: unshare, nsenter for the 0.0.0.0 tests
-  orthanc orthanc-dicomweb  # bastion scan's tests scan a real Orthanc (started by the tests, never as a service)
+  orthanc orthanc-dicomweb curl  # bastion scan's tests scan a real Orthanc (started by the tests, never as a service); curl asks it what it holds
 )
 bench_pkgs=(
   libbenchmark-dev orthanc util-linux
