@@ -39,7 +39,7 @@ int Import(const std::filesystem::path& data, const std::vector<std::filesystem:
 
 // `bastion scan`: exits with the worst severity found (docs/scan.md), not the codes above.
 struct ScanArgs {
-  std::vector<std::string> targets, web;
+  std::vector<std::string> targets, web, compare;
   std::string ports, ae, known_ae, canary, format = "text", out, data, ca, move_ae = "BASTIONSCAN";
   bool allow_write = false, self = false;
   int max_hosts = 256, timeout = 10;

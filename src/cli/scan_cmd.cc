@@ -59,7 +59,51 @@ Status SelfState(const std::filesystem::path& data, scan::SelfState& state, Conf
 
 }  // namespace
 
+namespace {
+
+int Emit(const std::string& text, const std::string& out_path) {
+  if (out_path.empty()) {
+    std::cout << text;
+    return 0;
+  }
+  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) {
+    std::cerr << "error: cannot write " << out_path << "\n";
+    return scan::kExitScanError;
+  }
+  return 0;
+}
+
+int CompareReports(const ScanArgs& args) {
+  std::string text[2];
+  for (int i = 0; i < 2; ++i) {
+    std::ifstream in(args.compare[i], std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    if (!in) {
+      std::cerr << "error: cannot read " << args.compare[i] << "\n";
+      return scan::kExitUsage;
+    }
+    text[i] = s.str();
+  }
+  int exit_code = 0;
+  auto name = [](const std::string& p) { return std::filesystem::path(p).filename().string(); };
+  auto table = scan::Compare(text[0], text[1], name(args.compare[0]), name(args.compare[1]), args.format == "json",
+                             &exit_code);
+  if (!table.ok()) {
+    std::cerr << "error: " << table.status().message() << "\n";
+    return scan::kExitUsage;
+  }
+  int rc = Emit(*table, args.out);
+  return rc != 0 ? rc : exit_code;
+}
+
+}  // namespace
+
 int Scan(const ScanArgs& args) {
+  if (!args.compare.empty()) return CompareReports(args);
   scan::Options o;
   o.targets = args.targets;
   o.web = args.web;
@@ -146,16 +190,8 @@ int Scan(const ScanArgs& args) {
     }
   }
   std::string text = scan::Render(report, *format);
-  if (args.out.empty()) {
-    std::cout << text;
-  } else {
-    std::ofstream out(args.out, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) {
-      std::cerr << "error: cannot write " << args.out << "\n";
-      return scan::kExitScanError;
-    }
+  if (int rc = Emit(text, args.out); rc != 0) return rc;
+  if (!args.out.empty()) {
     std::cerr << "report written to " << args.out << ": worst " << scan::SeverityName(report.Worst()) << ", "
               << report.findings.size() << " findings\n";
   }

@@ -171,6 +171,14 @@ std::vector<Finding> CheckSelf(const SelfState& state);
 // whole: problems with one target are recorded in Report::errors.
 Report Run(const Options& options);
 
+// Two JSON reports (bastion-scan/1) side by side, e.g. the same site from
+// inside and from outside its network: one row per check and port with the
+// worst severity on each side (rows that are info on both are left out).
+// *exit_code gets the worst severity of either report.
+Result<std::string> Compare(const std::string& first_json, const std::string& second_json,
+                            const std::string& first_name, const std::string& second_name, bool as_json,
+                            int* exit_code);
+
 enum class Format { kText, kJson, kHtml, kSarif };
 std::optional<Format> ParseFormat(std::string_view name);
 std::string Render(const Report& report, Format format);

@@ -192,3 +192,37 @@ TEST(Render, FormatNames) {
 
 }  // namespace
 }  // namespace bastion::scan
+
+namespace bastion::scan {
+namespace {
+
+std::string ReportJson(const std::vector<Finding>& findings) {
+  Report r;
+  r.findings = findings;
+  return Render(r, Format::kJson);
+}
+
+TEST(Compare, InsideAndOutsideSideBySide) {
+  Software none;
+  // Inside: the DICOM port leaks; outside (another address, same port): it is closed off.
+  std::string inside = ReportJson({MakeFinding("D8", Severity::kCritical, "10.1.2.3:4242", "3 patients", "", "", none),
+                                   MakeFinding("D1", Severity::kInfo, "10.1.2.3:4242", "dicom", "", "", none),
+                                   MakeFinding("W1", Severity::kHigh, "http://10.1.2.3:8042", "PHI over HTTP", "", "", none)});
+  std::string outside = ReportJson({MakeFinding("D1", Severity::kInfo, "203.0.113.9:4242", "dicom", "", "", none),
+                                    MakeFinding("W1", Severity::kHigh, "http://203.0.113.9:8042/", "PHI over HTTP", "", "",
+                                                none)});
+  int rc = -1;
+  auto text = Compare(inside, outside, "inside.json", "outside.json", false, &rc);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_EQ(rc, kExitCritical);
+  EXPECT_NE(text->find("D8     :4242        critical    | - !=  3 patients"), std::string::npos) << *text;
+  EXPECT_NE(text->find("W1     http:8042    high        | high     PHI over HTTP"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("D1 "), std::string::npos) << "info on both sides is not a difference";
+  auto j = nlohmann::json::parse(*Compare(inside, outside, "a", "b", true, &rc));
+  EXPECT_EQ(j["schema"], "bastion-scan-compare/1");
+  EXPECT_EQ(j["rows"].size(), 2u);
+  EXPECT_EQ(Compare("{}", outside, "a", "b", false, &rc).status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace bastion::scan
