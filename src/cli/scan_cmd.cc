@@ -2,6 +2,7 @@
 // main.cc; the checks are in scan/. For --self this file reads Bastion's own
 // configuration, node registry and certificates (security/ is the CLI's to
 // use, not the scanner's) and hands them to scan/ as plain data.
+#include <csignal>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -103,6 +104,9 @@ int CompareReports(const ScanArgs& args) {
 }  // namespace
 
 int Scan(const ScanArgs& args) {
+  // Servers hang up mid-handshake; a write to a closed socket must be an
+  // error the scanner reports, not a SIGPIPE that ends it without a report.
+  std::signal(SIGPIPE, SIG_IGN);
   if (!args.compare.empty()) return CompareReports(args);
   scan::Options o;
   o.targets = args.targets;

@@ -253,8 +253,9 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
     svc.protocol = "tls";
     if (tls_result.client_cert_required) {
       TlsFindings("D13", ep, tls_result, sw, true, ca_given, report, svc);
+      // Nothing speaks DICOM to a peer without a certificate: reachable TLS is not an open door.
       report.findings.push_back(MakeFinding(
-          "D1", outside ? Severity::kHigh : Severity::kInfo, ep,
+          "D1", Severity::kInfo, ep,
           "TLS port that requires a client certificate: DICOM is not reachable without one",
           "TCP connect, then a TLS ClientHello without a client certificate", "handshake refused without a certificate", sw));
       report.services.push_back(svc);
