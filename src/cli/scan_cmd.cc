@@ -27,7 +27,8 @@ Status SelfState(const std::filesystem::path& data, scan::SelfState& state, Conf
   state.ae_title = config.dicom.ae_title;
   state.now = static_cast<std::int64_t>(std::time(nullptr));
   for (const auto& ep : config.dicom.tls_listen) state.listeners.push_back({ep.ToString(), true});
-  for (const auto& ep : config.dicom.plain_listen) state.listeners.push_back({ep.ToString(), false});
+  for (const auto& ep : config.dicom.plain_listen)
+    state.listeners.push_back({ep.ToString(), false});
   auto nodes = security::LoadNodes(security::NodesPath(data));
   if (!nodes.ok()) return nodes.status();
   for (const auto& n : *nodes) {
@@ -42,8 +43,9 @@ Status SelfState(const std::filesystem::path& data, scan::SelfState& state, Conf
     s.pinned = !n.tls_cert_sha256.empty();
     state.nodes.push_back(std::move(s));
   }
-  for (const auto& [what, path] : {std::pair<std::string, std::filesystem::path>{"server certificate", config.tls.certificate},
-                                   {"client CA certificate", config.tls.client_ca}}) {
+  for (const auto& [what, path] :
+       {std::pair<std::string, std::filesystem::path>{"server certificate", config.tls.certificate},
+        {"client CA certificate", config.tls.client_ca}}) {
     scan::SelfCertificate c;
     c.what = what;
     c.path = path.string();
@@ -51,8 +53,10 @@ Status SelfState(const std::filesystem::path& data, scan::SelfState& state, Conf
     std::stringstream text;
     text << in.rdbuf();
     auto info = security::ReadCertificateInfo(text.str());
-    if (!in || !info.ok()) c.error = info.ok() ? "cannot read the file" : info.status().message();
-    else c.not_after = info->not_after;
+    if (!in || !info.ok())
+      c.error = info.ok() ? "cannot read the file" : info.status().message();
+    else
+      c.not_after = info->not_after;
     state.certificates.push_back(c);
   }
   return Status::Ok();
@@ -91,8 +95,8 @@ int CompareReports(const ScanArgs& args) {
   }
   int exit_code = 0;
   auto name = [](const std::string& p) { return std::filesystem::path(p).filename().string(); };
-  auto table = scan::Compare(text[0], text[1], name(args.compare[0]), name(args.compare[1]), args.format == "json",
-                             &exit_code);
+  auto table = scan::Compare(text[0], text[1], name(args.compare[0]), name(args.compare[1]),
+                             args.format == "json", &exit_code);
   if (!table.ok()) {
     std::cerr << "error: " << table.status().message() << "\n";
     return scan::kExitUsage;
@@ -178,7 +182,8 @@ int Scan(const ScanArgs& args) {
         if (!ep.ok()) continue;
         scan::Options own = o;
         own.web.clear();
-        std::string address = ep->address.IsUnspecified() ? (ep->address.v6 ? "::1" : "127.0.0.1") : ep->address.ToString();
+        std::string address = ep->address.IsUnspecified() ? (ep->address.v6 ? "::1" : "127.0.0.1")
+                                                          : ep->address.ToString();
         own.targets = {address};
         own.ports = {ep->port};
         own.called_ae = config.dicom.ae_title;
@@ -196,8 +201,9 @@ int Scan(const ScanArgs& args) {
   std::string text = scan::Render(report, *format);
   if (int rc = Emit(text, args.out); rc != 0) return rc;
   if (!args.out.empty()) {
-    std::cerr << "report written to " << args.out << ": worst " << scan::SeverityName(report.Worst()) << ", "
-              << report.findings.size() << " findings\n";
+    std::cerr << "report written to " << args.out << ": worst "
+              << scan::SeverityName(report.Worst()) << ", " << report.findings.size()
+              << " findings\n";
   }
   return report.ExitCode();
 }

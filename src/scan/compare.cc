@@ -2,9 +2,8 @@
 // outside its network (or before and after a change). Rows are keyed by
 // check and port, because the two scans see the site under different
 // addresses.
-#include <nlohmann/json.hpp>
-
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "scan/knowledge.h"
@@ -24,7 +23,8 @@ int Rank(const std::string& s) {
 }
 const char* kNames[] = {"info", "low", "medium", "high", "critical"};
 
-// "10.1.2.3:4242" -> ":4242"; "[::1]:104" -> ":104"; "https://h:8443/x" -> "https:8443"; "self:DIR" -> "self".
+// "10.1.2.3:4242" -> ":4242"; "[::1]:104" -> ":104"; "https://h:8443/x" -> "https:8443"; "self:DIR"
+// -> "self".
 std::string Where(const std::string& target) {
   auto scheme = target.find("://");
   if (scheme != std::string::npos) {
@@ -33,7 +33,8 @@ std::string Where(const std::string& target) {
     rest = rest.substr(0, rest.find('/'));
     auto colon = rest.rfind(':');
     bool v6_without_port = !rest.empty() && rest.back() == ']';
-    std::string port = colon == std::string::npos || v6_without_port ? (s == "https" ? "443" : "80") : rest.substr(colon + 1);
+    std::string port = colon == std::string::npos || v6_without_port ? (s == "https" ? "443" : "80")
+                                                                     : rest.substr(colon + 1);
     return s + ":" + port;
   }
   if (target.rfind("self", 0) == 0) return "self";
@@ -43,7 +44,8 @@ std::string Where(const std::string& target) {
 
 // "D2" before "D10".
 struct ByCheck {
-  bool operator()(const std::pair<std::string, std::string>& a, const std::pair<std::string, std::string>& b) const {
+  bool operator()(const std::pair<std::string, std::string>& a,
+                  const std::pair<std::string, std::string>& b) const {
     if (a.first != b.first) {
       if (a.first.empty() || b.first.empty() || a.first[0] != b.first[0]) return a.first < b.first;
       int c = CompareVersions(a.first.substr(1), b.first.substr(1));
@@ -60,8 +62,9 @@ struct Cell {
 
 }  // namespace
 
-Result<std::string> Compare(const std::string& first_json, const std::string& second_json, const std::string& first_name,
-                            const std::string& second_name, bool as_json, int* exit_code) {
+Result<std::string> Compare(const std::string& first_json, const std::string& second_json,
+                            const std::string& first_name, const std::string& second_name,
+                            bool as_json, int* exit_code) {
   json a = json::parse(first_json, nullptr, false), b = json::parse(second_json, nullptr, false);
   for (const auto* j : {&a, &b})
     if (j->is_discarded() || !j->is_object() || j->value("schema", "") != "bastion-scan/1")
@@ -84,15 +87,22 @@ Result<std::string> Compare(const std::string& first_json, const std::string& se
   take(a, false);
   take(b, true);
   *exit_code = ExitCodeForSeverity(static_cast<Severity>(worst));
-  auto name = [](const Cell& c) { return c.worst < 0 ? std::string("-") : std::string(kNames[c.worst]); };
+  auto name = [](const Cell& c) {
+    return c.worst < 0 ? std::string("-") : std::string(kNames[c.worst]);
+  };
   if (as_json) {
-    json out = {{"schema", "bastion-scan-compare/1"}, {"first", first_name}, {"second", second_name}};
+    json out = {
+        {"schema", "bastion-scan-compare/1"}, {"first", first_name}, {"second", second_name}};
     json list = json::array();
     for (const auto& [key, cells] : rows) {
       if (cells.first.worst <= 0 && cells.second.worst <= 0) continue;
-      list.push_back({{"id", key.first}, {"where", key.second}, {"first", name(cells.first)},
-                      {"second", name(cells.second)}, {"differs", cells.first.worst != cells.second.worst},
-                      {"title", cells.second.worst > cells.first.worst ? cells.second.title : cells.first.title}});
+      list.push_back({{"id", key.first},
+                      {"where", key.second},
+                      {"first", name(cells.first)},
+                      {"second", name(cells.second)},
+                      {"differs", cells.first.worst != cells.second.worst},
+                      {"title", cells.second.worst > cells.first.worst ? cells.second.title
+                                                                       : cells.first.title}});
     }
     out["rows"] = list;
     return out.dump(2) + "\n";
@@ -100,7 +110,8 @@ Result<std::string> Compare(const std::string& first_json, const std::string& se
   std::ostringstream o;
   o << "check  where        " << first_name << " | " << second_name << "\n";
   for (const auto& [key, cells] : rows) {
-    if (cells.first.worst <= 0 && cells.second.worst <= 0) continue;  // info on both sides: nothing to compare
+    if (cells.first.worst <= 0 && cells.second.worst <= 0)
+      continue;  // info on both sides: nothing to compare
     std::string mark = cells.first.worst == cells.second.worst ? "  " : "!=";
     std::string id = key.first, where = key.second;
     id.resize(6, ' ');

@@ -61,7 +61,8 @@ const NamedSyntax kCapability[] = {
     {UID_SecondaryCaptureImageStorage, "Secondary Capture Image Storage"},
 };
 
-const char* kUncompressed[] = {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax};
+const char* kUncompressed[] = {UID_LittleEndianExplicitTransferSyntax,
+                               UID_LittleEndianImplicitTransferSyntax};
 
 std::string NameFor(const std::string& uid) {
   for (const auto& s : kCapability)
@@ -102,7 +103,8 @@ std::string LocalAddressFor(const std::string& address, std::uint16_t port) {
     sockaddr_storage local{};
     socklen_t llen = sizeof local;
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0)
-      if (auto l = IpAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&local))) out = l->ToString();
+      if (auto l = IpAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&local)))
+        out = l->ToString();
   }
   ::close(fd);
   return out;
@@ -124,7 +126,8 @@ std::unique_ptr<DcmFileFormat> MakeSynthetic() {
   ds->putAndInsertString(DCM_PatientID, "BASTION-SCAN-SYNTHETIC");
   ds->putAndInsertString(DCM_PatientBirthDate, "");
   ds->putAndInsertString(DCM_PatientSex, "O");
-  ds->putAndInsertString(DCM_StudyDescription, "bastion scan write test: synthetic, no patient, safe to delete");
+  ds->putAndInsertString(DCM_StudyDescription,
+                         "bastion scan write test: synthetic, no patient, safe to delete");
   ds->putAndInsertString(DCM_SeriesDescription, "bastion scan synthetic instance");
   ds->putAndInsertString(DCM_StudyID, "SCAN");
   ds->putAndInsertString(DCM_AccessionNumber, "");
@@ -136,7 +139,9 @@ std::unique_ptr<DcmFileFormat> MakeSynthetic() {
   ds->putAndInsertString(DCM_SeriesNumber, "1");
   ds->putAndInsertString(DCM_InstanceNumber, "1");
   ds->putAndInsertString(DCM_PatientOrientation, "");
-  ds->putAndInsertString(DCM_ImageComments, "Written by `bastion scan --allow-write` to prove that anyone may store here.");
+  ds->putAndInsertString(
+      DCM_ImageComments,
+      "Written by `bastion scan --allow-write` to prove that anyone may store here.");
   ds->putAndInsertUint16(DCM_SamplesPerPixel, 1);
   ds->putAndInsertString(DCM_PhotometricInterpretation, "MONOCHROME2");
   ds->putAndInsertUint16(DCM_Rows, 8);
@@ -207,11 +212,16 @@ std::string AssociationOutcome::Describe() const {
       if (identity_acknowledged) s += ", User Identity response received";
       return s;
     }
-    case kRejected: return DescribeReject(reject);
-    case kAborted: return "A-ABORT (" + detail + ")";
-    case kNotDicom: return "no DICOM answer (" + detail + ")";
-    case kNoConnection: return "no connection (" + detail + ")";
-    case kTlsFailed: return "TLS failed (" + detail + ")";
+    case kRejected:
+      return DescribeReject(reject);
+    case kAborted:
+      return "A-ABORT (" + detail + ")";
+    case kNotDicom:
+      return "no DICOM answer (" + detail + ")";
+    case kNoConnection:
+      return "no connection (" + detail + ")";
+    case kTlsFailed:
+      return "TLS failed (" + detail + ")";
   }
   return detail;
 }
@@ -241,15 +251,16 @@ void DicomSession::Release() {
 }
 
 AssociationOutcome DicomSession::Open(const std::string& address, std::uint16_t port, bool tls,
-                                      const std::string& calling, const std::string& called, Proposal proposal,
-                                      const Identity* identity) {
+                                      const std::string& calling, const std::string& called,
+                                      Proposal proposal, const Identity* identity) {
   Release();
   AssociationOutcome out;
   out.local_address = LocalAddressFor(address, port);
   dcmDisableGethostbyaddr.set(OFTrue);
   dcmConnectionTimeout.set(options_.connect_timeout_seconds);
   if (state_->net) ASC_dropNetwork(&state_->net);
-  OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, options_.acse_timeout_seconds, &state_->net);
+  OFCondition cond =
+      ASC_initializeNetwork(NET_REQUESTOR, 0, options_.acse_timeout_seconds, &state_->net);
   if (cond.bad()) {
     out.detail = cond.text();
     return out;
@@ -282,8 +293,8 @@ AssociationOutcome DicomSession::Open(const std::string& address, std::uint16_t 
     }
   }
   for (const auto& [uid, scp] : proposed) out.contexts.push_back({NameFor(uid), uid, false});
-  std::string peer = (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" +
-                     std::to_string(port);
+  std::string peer = (address.find(':') != std::string::npos ? "[" + address + "]" : address) +
+                     ":" + std::to_string(port);
   // The association owns its parameters, so every attempt gets new ones.
   auto make_params = [&] {
     T_ASC_Parameters* params = nullptr;
@@ -293,12 +304,16 @@ AssociationOutcome DicomSession::Open(const std::string& address, std::uint16_t 
     if (tls) ASC_setTransportLayerType(params, OFTrue);
     T_ASC_PresentationContextID id = 1;
     for (const auto& [uid, scp] : proposed) {
-      if (scp) ASC_addPresentationContext(params, id, uid, const_cast<const char**>(all_ts.data()),
-                                          static_cast<int>(all_ts.size()), ASC_SC_ROLE_SCP);
-      else ASC_addPresentationContext(params, id, uid, kUncompressed, 2);
+      if (scp)
+        ASC_addPresentationContext(params, id, uid, const_cast<const char**>(all_ts.data()),
+                                   static_cast<int>(all_ts.size()), ASC_SC_ROLE_SCP);
+      else
+        ASC_addPresentationContext(params, id, uid, kUncompressed, 2);
       id += 2;
     }
-    if (identity) ASC_setIdentRQUserPassword(params, identity->user.c_str(), identity->passcode.c_str(), OFTrue);
+    if (identity)
+      ASC_setIdentRQUserPassword(params, identity->user.c_str(), identity->passcode.c_str(),
+                                 OFTrue);
     return params;
   };
 
@@ -324,7 +339,8 @@ AssociationOutcome DicomSession::Open(const std::string& address, std::uint16_t 
       T_ASC_PresentationContext pc;
       if (ASC_getPresentationContext(params, i, &pc).bad()) continue;
       for (auto& c : out.contexts)
-        if (c.abstract_syntax == pc.abstractSyntax && pc.resultReason == ASC_P_ACCEPTANCE) c.accepted = true;
+        if (c.abstract_syntax == pc.abstractSyntax && pc.resultReason == ASC_P_ACCEPTANCE)
+          c.accepted = true;
     }
     out.implementation_class_uid = params->theirImplementationClassUID;
     out.implementation_version = params->theirImplementationVersionName;
@@ -431,11 +447,13 @@ FindOutcome DicomSession::FindAll(bool study_level, std::string* first_study) {
   FindCounter counter{assoc, pid, &out, first_study, options_.max_find_results};
   int count = 0;
   out.sent = true;
-  OFCondition cond = DIMSE_findUser(assoc, pid, &req, &query, count, OnFindAnswer, &counter, DIMSE_BLOCKING,
-                                    options_.dimse_timeout_seconds, &rsp, &detail);
+  OFCondition cond = DIMSE_findUser(assoc, pid, &req, &query, count, OnFindAnswer, &counter,
+                                    DIMSE_BLOCKING, options_.dimse_timeout_seconds, &rsp, &detail);
   delete detail;
-  if (cond.good()) out.final_status = rsp.DimseStatus;
-  else out.error = cond.text();
+  if (cond.good())
+    out.final_status = rsp.DimseStatus;
+  else
+    out.error = cond.text();
   return out;
 }
 
@@ -448,8 +466,10 @@ namespace {
 void AnswerStore(T_ASC_Association* assoc, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ& rq) {
   T_DIMSE_C_StoreRSP rsp{};
   rsp.MessageIDBeingRespondedTo = rq.MessageID;
-  OFStandard::strlcpy(rsp.AffectedSOPClassUID, rq.AffectedSOPClassUID, sizeof rsp.AffectedSOPClassUID);
-  OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, rq.AffectedSOPInstanceUID, sizeof rsp.AffectedSOPInstanceUID);
+  OFStandard::strlcpy(rsp.AffectedSOPClassUID, rq.AffectedSOPClassUID,
+                      sizeof rsp.AffectedSOPClassUID);
+  OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, rq.AffectedSOPInstanceUID,
+                      sizeof rsp.AffectedSOPInstanceUID);
   rsp.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
   rsp.DataSetType = DIMSE_DATASET_NULL;
   rsp.DimseStatus = STATUS_Success;
@@ -476,7 +496,8 @@ RetrieveOutcome DicomSession::GetStudy(const std::string& study_uid) {
   DcmDataset query;
   query.putAndInsertString(DCM_QueryRetrieveLevel, "STUDY");
   query.putAndInsertString(DCM_StudyInstanceUID, study_uid.c_str());
-  (void)patient_root;  // patient root needs the Patient ID, which we do not keep: the request may fail
+  (void)patient_root;  // patient root needs the Patient ID, which we do not keep: the request may
+                       // fail
   T_DIMSE_Message msg{};
   msg.CommandField = DIMSE_C_GET_RQ;
   T_DIMSE_C_GetRQ& rq = msg.msg.CGetRQ;
@@ -485,7 +506,8 @@ RetrieveOutcome DicomSession::GetStudy(const std::string& study_uid) {
   rq.Priority = DIMSE_PRIORITY_MEDIUM;
   rq.DataSetType = DIMSE_DATASET_PRESENT;
   out.sent = true;
-  OFCondition cond = DIMSE_sendMessageUsingMemoryData(assoc, pid, &msg, nullptr, &query, nullptr, nullptr);
+  OFCondition cond =
+      DIMSE_sendMessageUsingMemoryData(assoc, pid, &msg, nullptr, &query, nullptr, nullptr);
   if (cond.bad()) {
     out.error = cond.text();
     return out;
@@ -494,7 +516,8 @@ RetrieveOutcome DicomSession::GetStudy(const std::string& study_uid) {
     T_DIMSE_Message in{};
     T_ASC_PresentationContextID rpid = 0;
     DcmDataset* detail = nullptr;
-    cond = DIMSE_receiveCommand(assoc, DIMSE_BLOCKING, options_.dimse_timeout_seconds, &rpid, &in, &detail);
+    cond = DIMSE_receiveCommand(assoc, DIMSE_BLOCKING, options_.dimse_timeout_seconds, &rpid, &in,
+                                &detail);
     delete detail;
     if (cond.bad()) {
       out.error = cond.text();
@@ -502,7 +525,8 @@ RetrieveOutcome DicomSession::GetStudy(const std::string& study_uid) {
     }
     if (in.CommandField == DIMSE_C_STORE_RQ) {
       DIC_UL bytes = 0, pdvs = 0;
-      cond = DIMSE_ignoreDataSet(assoc, DIMSE_BLOCKING, options_.dimse_timeout_seconds, &bytes, &pdvs);
+      cond =
+          DIMSE_ignoreDataSet(assoc, DIMSE_BLOCKING, options_.dimse_timeout_seconds, &bytes, &pdvs);
       if (cond.bad()) {
         out.error = cond.text();
         break;
@@ -568,7 +592,8 @@ int ListenForMove(const std::string& local_address, std::uint16_t port, std::uin
     len = sizeof(sockaddr_in);
   }
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 4) != 0) {
-    *error = std::string("cannot listen on ") + EndpointName(ip->ToString(), port) + ": " + std::strerror(errno);
+    *error = std::string("cannot listen on ") + EndpointName(ip->ToString(), port) + ": " +
+             std::strerror(errno);
     ::close(fd);
     return -1;
   }
@@ -584,8 +609,8 @@ namespace {
 
 // Our short-lived storage SCP: accepts the associations the server opens
 // while the C-MOVE runs, counts the instances and drops them.
-void ServeMoveDestination(int listen_fd, const std::string& our_ae, int timeout_seconds, std::atomic<bool>& done,
-                          RetrieveOutcome& out) {
+void ServeMoveDestination(int listen_fd, const std::string& our_ae, int timeout_seconds,
+                          std::atomic<bool>& done, RetrieveOutcome& out) {
   while (!done.load()) {
     pollfd p{listen_fd, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
@@ -601,8 +626,9 @@ void ServeMoveDestination(int listen_fd, const std::string& our_ae, int timeout_
     T_ASC_Association* assoc = nullptr;
     dcmExternalSocketHandle.set(fd);
     OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, timeout_seconds, &net);
-    if (cond.good()) cond = ASC_receiveAssociation(net, &assoc, ASC_DEFAULTMAXPDU, nullptr, nullptr, OFFalse,
-                                                   DUL_BLOCK, timeout_seconds);
+    if (cond.good())
+      cond = ASC_receiveAssociation(net, &assoc, ASC_DEFAULTMAXPDU, nullptr, nullptr, OFFalse,
+                                    DUL_BLOCK, timeout_seconds);
     dcmExternalSocketHandle.set(-1);
     if (cond.bad()) {
       if (!assoc) ::close(fd);
@@ -614,8 +640,9 @@ void ServeMoveDestination(int listen_fd, const std::string& our_ae, int timeout_
       continue;
     }
     out.connected_back = true;
-    out.connect_back_from = std::string("calling AE ") + Printable(Trim(assoc->params->DULparams.callingAPTitle)) +
-                            " from " + (peer ? peer->ToString() : "?");
+    out.connect_back_from = std::string("calling AE ") +
+                            Printable(Trim(assoc->params->DULparams.callingAPTitle)) + " from " +
+                            (peer ? peer->ToString() : "?");
     static std::vector<const char*> ts = [] {
       std::vector<const char*> v;
       for (const auto& t : dicom::AcceptedTransferSyntaxes()) v.push_back(t.c_str());
@@ -627,9 +654,13 @@ void ServeMoveDestination(int listen_fd, const std::string& our_ae, int timeout_
       const char* chosen = nullptr;
       for (int t = 0; t < pc.transferSyntaxCount && !chosen; ++t)
         for (const char* ok : ts)
-          if (std::string(pc.proposedTransferSyntaxes[t]) == ok) chosen = pc.proposedTransferSyntaxes[t];
-      if (chosen) ASC_acceptPresentationContext(assoc->params, pc.presentationContextID, chosen);
-      else ASC_refusePresentationContext(assoc->params, pc.presentationContextID, ASC_P_TRANSFERSYNTAXESNOTSUPPORTED);
+          if (std::string(pc.proposedTransferSyntaxes[t]) == ok)
+            chosen = pc.proposedTransferSyntaxes[t];
+      if (chosen)
+        ASC_acceptPresentationContext(assoc->params, pc.presentationContextID, chosen);
+      else
+        ASC_refusePresentationContext(assoc->params, pc.presentationContextID,
+                                      ASC_P_TRANSFERSYNTAXESNOTSUPPORTED);
     }
     ASC_setAPTitles(assoc->params, nullptr, nullptr, our_ae.c_str());
     if (ASC_acknowledgeAssociation(assoc).good()) {
@@ -646,7 +677,8 @@ void ServeMoveDestination(int listen_fd, const std::string& our_ae, int timeout_
         if (cond.bad()) break;
         if (msg.CommandField == DIMSE_C_STORE_RQ) {
           DIC_UL bytes = 0, pdvs = 0;
-          if (DIMSE_ignoreDataSet(assoc, DIMSE_BLOCKING, timeout_seconds, &bytes, &pdvs).bad()) break;
+          if (DIMSE_ignoreDataSet(assoc, DIMSE_BLOCKING, timeout_seconds, &bytes, &pdvs).bad())
+            break;
           ++out.instances_received;
           AnswerStore(assoc, pid, msg.msg.CStoreRQ);
         } else if (msg.CommandField == DIMSE_C_ECHO_RQ) {
@@ -665,7 +697,8 @@ void ServeMoveDestination(int listen_fd, const std::string& our_ae, int timeout_
 
 }  // namespace
 
-RetrieveOutcome DicomSession::MoveStudy(const std::string& study_uid, const std::string& destination_ae, int scp_fd) {
+RetrieveOutcome DicomSession::MoveStudy(const std::string& study_uid,
+                                        const std::string& destination_ae, int scp_fd) {
   RetrieveOutcome out;
   auto* assoc = static_cast<T_ASC_Association*>(assoc_);
   if (!assoc) return out;
@@ -687,14 +720,16 @@ RetrieveOutcome DicomSession::MoveStudy(const std::string& study_uid, const std:
   OFStandard::strlcpy(req.MoveDestination, destination_ae.c_str(), sizeof req.MoveDestination);
   std::atomic<bool> done{false};
   RetrieveOutcome scp;
-  std::thread server([&] { ServeMoveDestination(scp_fd, destination_ae, options_.dimse_timeout_seconds, done, scp); });
+  std::thread server([&] {
+    ServeMoveDestination(scp_fd, destination_ae, options_.dimse_timeout_seconds, done, scp);
+  });
   T_DIMSE_C_MoveRSP rsp{};
   DcmDataset* detail = nullptr;
   DcmDataset* ids = nullptr;
   out.sent = true;
   OFCondition cond = DIMSE_moveUser(assoc, pid, &req, &query, nullptr, nullptr, DIMSE_BLOCKING,
-                                    options_.dimse_timeout_seconds, nullptr, nullptr, nullptr, &rsp, &detail, &ids,
-                                    OFTrue);
+                                    options_.dimse_timeout_seconds, nullptr, nullptr, nullptr, &rsp,
+                                    &detail, &ids, OFTrue);
   delete detail;
   delete ids;
   done.store(true);
@@ -719,7 +754,8 @@ StoreOutcome DicomSession::StoreSynthetic() {
   StoreOutcome out;
   auto* assoc = static_cast<T_ASC_Association*>(assoc_);
   if (!assoc) return out;
-  T_ASC_PresentationContextID pid = ASC_findAcceptedPresentationContextID(assoc, UID_SecondaryCaptureImageStorage);
+  T_ASC_PresentationContextID pid =
+      ASC_findAcceptedPresentationContextID(assoc, UID_SecondaryCaptureImageStorage);
   if (pid == 0) return out;
   auto ff = MakeSynthetic();
   DcmDataset* ds = ff->getDataset();
@@ -730,18 +766,22 @@ StoreOutcome DicomSession::StoreSynthetic() {
   ds->findAndGetOFString(DCM_SOPInstanceUID, instance);
   T_DIMSE_C_StoreRQ req{};
   req.MessageID = assoc->nextMsgID++;
-  OFStandard::strlcpy(req.AffectedSOPClassUID, UID_SecondaryCaptureImageStorage, sizeof req.AffectedSOPClassUID);
-  OFStandard::strlcpy(req.AffectedSOPInstanceUID, instance.c_str(), sizeof req.AffectedSOPInstanceUID);
+  OFStandard::strlcpy(req.AffectedSOPClassUID, UID_SecondaryCaptureImageStorage,
+                      sizeof req.AffectedSOPClassUID);
+  OFStandard::strlcpy(req.AffectedSOPInstanceUID, instance.c_str(),
+                      sizeof req.AffectedSOPInstanceUID);
   req.Priority = DIMSE_PRIORITY_MEDIUM;
   req.DataSetType = DIMSE_DATASET_PRESENT;
   T_DIMSE_C_StoreRSP rsp{};
   DcmDataset* detail = nullptr;
   out.sent = true;
-  OFCondition cond = DIMSE_storeUser(assoc, pid, &req, nullptr, ds, nullptr, nullptr, DIMSE_BLOCKING,
-                                     options_.dimse_timeout_seconds, &rsp, &detail);
+  OFCondition cond = DIMSE_storeUser(assoc, pid, &req, nullptr, ds, nullptr, nullptr,
+                                     DIMSE_BLOCKING, options_.dimse_timeout_seconds, &rsp, &detail);
   delete detail;
-  if (cond.good()) out.status = rsp.DimseStatus;
-  else out.error = cond.text();
+  if (cond.good())
+    out.status = rsp.DimseStatus;
+  else
+    out.error = cond.text();
   return out;
 }
 

@@ -22,7 +22,9 @@ namespace bastion::scan {
 // At most `rate` connection attempts per second, for the whole scan.
 class Pacer {
  public:
-  explicit Pacer(double rate) : interval_(rate > 0 ? std::chrono::duration<double>(1.0 / rate) : std::chrono::duration<double>(0)) {}
+  explicit Pacer(double rate)
+      : interval_(rate > 0 ? std::chrono::duration<double>(1.0 / rate)
+                           : std::chrono::duration<double>(0)) {}
   void Wait();
   int connections() const { return connections_; }
 
@@ -39,15 +41,17 @@ bool IsLoopbackAddress(const std::string& address);
 // Not loopback, not RFC 1918 / link-local / ULA: "scanned from outside".
 bool IsPublicAddress(const std::string& address);
 
-// TCP connect with a timeout; returns "open", "closed" (refused) or "filtered" (timeout/unreachable).
-std::string TcpProbe(const std::string& address, std::uint16_t port, int timeout_seconds, Pacer& pacer);
+// TCP connect with a timeout; returns "open", "closed" (refused) or "filtered"
+// (timeout/unreachable).
+std::string TcpProbe(const std::string& address, std::uint16_t port, int timeout_seconds,
+                     Pacer& pacer);
 
 // ---------------------------------------------------------------- DICOM
 
 enum class Proposal {
   kCapability,  // Verification, Q/R FIND/MOVE/GET (patient, study), Worklist, a few storage classes
   kVerification,
-  kRetrieve,    // Q/R GET plus storage classes in the SCP role (to receive C-GET results)
+  kRetrieve,  // Q/R GET plus storage classes in the SCP role (to receive C-GET results)
 };
 
 struct ContextResult {
@@ -57,18 +61,25 @@ struct ContextResult {
 };
 
 struct AssociationOutcome {
-  enum Kind { kAccepted, kRejected, kAborted, kNotDicom, kNoConnection, kTlsFailed } kind = kNoConnection;
-  RejectInfo reject;                    // when kRejected
-  std::vector<ContextResult> contexts;  // when kAccepted
+  enum Kind {
+    kAccepted,
+    kRejected,
+    kAborted,
+    kNotDicom,
+    kNoConnection,
+    kTlsFailed
+  } kind = kNoConnection;
+  RejectInfo reject;                                             // when kRejected
+  std::vector<ContextResult> contexts;                           // when kAccepted
   std::string implementation_class_uid, implementation_version;  // from the A-ASSOCIATE-AC
-  bool identity_acknowledged = false;   // the server sent a (positive) User Identity response
-  std::string detail;                   // DCMTK's condition text for failures
-  std::string local_address;            // our side of the connection (for D4)
+  bool identity_acknowledged = false;  // the server sent a (positive) User Identity response
+  std::string detail;                  // DCMTK's condition text for failures
+  std::string local_address;           // our side of the connection (for D4)
 
   bool Accepts(std::string_view name_part) const;  // some accepted context's name contains it
   bool AcceptsData() const;                        // anything beyond Verification
   std::vector<std::string> AcceptedNames() const;
-  std::string Describe() const;                    // "A-ASSOCIATE-AC: 3 of 11 contexts accepted (...)"
+  std::string Describe() const;  // "A-ASSOCIATE-AC: 3 of 11 contexts accepted (...)"
 };
 
 struct Identity {
@@ -77,20 +88,20 @@ struct Identity {
 
 struct FindOutcome {
   bool sent = false;
-  int answers = 0;                      // pending responses counted
-  std::set<std::string> filled;         // keywords of attributes that came back non-empty
+  int answers = 0;               // pending responses counted
+  std::set<std::string> filled;  // keywords of attributes that came back non-empty
   std::uint16_t final_status = 0;
-  bool cancelled = false;               // we cancelled after Options::max_find_results
+  bool cancelled = false;  // we cancelled after Options::max_find_results
   std::string error;
 };
 
 struct RetrieveOutcome {
   bool sent = false;
-  int instances_received = 0;           // C-STORE sub-operations that reached us (discarded)
+  int instances_received = 0;  // C-STORE sub-operations that reached us (discarded)
   std::uint16_t final_status = 0;
   int completed = 0, failed = 0, warning = 0;
-  bool connected_back = false;          // C-MOVE: the server opened an association to our SCP
-  std::string connect_back_from;        // its calling AE and address
+  bool connected_back = false;    // C-MOVE: the server opened an association to our SCP
+  std::string connect_back_from;  // its calling AE and address
   std::string error;
 };
 
@@ -108,8 +119,9 @@ class DicomSession {
   DicomSession(const DicomSession&) = delete;
   DicomSession& operator=(const DicomSession&) = delete;
 
-  AssociationOutcome Open(const std::string& address, std::uint16_t port, bool tls, const std::string& calling,
-                          const std::string& called, Proposal proposal, const Identity* identity = nullptr);
+  AssociationOutcome Open(const std::string& address, std::uint16_t port, bool tls,
+                          const std::string& calling, const std::string& called, Proposal proposal,
+                          const Identity* identity = nullptr);
   bool open() const { return assoc_ != nullptr; }
 
   // PATIENT level (Patient Root) or STUDY level (Study Root), PatientName=*.
@@ -119,7 +131,8 @@ class DicomSession {
   // C-GET of one study; every instance is counted and discarded.
   RetrieveOutcome GetStudy(const std::string& study_uid);
   // C-MOVE of one study to `destination_ae`, whose SCP (ours) listens on `scp_fd`.
-  RetrieveOutcome MoveStudy(const std::string& study_uid, const std::string& destination_ae, int scp_fd);
+  RetrieveOutcome MoveStudy(const std::string& study_uid, const std::string& destination_ae,
+                            int scp_fd);
   // C-STORE of the synthetic, clearly marked instance.
   StoreOutcome StoreSynthetic();
   void Release();
@@ -134,13 +147,14 @@ class DicomSession {
 
 // A listening socket for our own short-lived C-MOVE SCP, on the local address
 // we use to reach the target (loopback for a loopback target).
-int ListenForMove(const std::string& local_address, std::uint16_t port, std::uint16_t* bound_port, std::string* error);
+int ListenForMove(const std::string& local_address, std::uint16_t port, std::uint16_t* bound_port,
+                  std::string* error);
 
 // ---------------------------------------------------------------- TLS
 
 struct TlsOutcome {
-  bool handshake = false;           // a TLS handshake completed (without a client certificate)
-  bool speaks_tls = false;          // the server answered with TLS at all
+  bool handshake = false;   // a TLS handshake completed (without a client certificate)
+  bool speaks_tls = false;  // the server answered with TLS at all
   bool client_cert_requested = false;
   bool client_cert_required = false;
   std::string version, cipher;
@@ -149,31 +163,33 @@ struct TlsOutcome {
   int cert_key_bits = 0;
   std::int64_t cert_not_before = 0, cert_not_after = 0;
   bool cert_self_signed = false;
-  std::string cert_verify;          // "ok" or OpenSSL's reason (against --ca when given)
-  bool legacy_accepted = false;     // TLS 1.0/1.1 negotiated when offered alone
+  std::string cert_verify;       // "ok" or OpenSSL's reason (against --ca when given)
+  bool legacy_accepted = false;  // TLS 1.0/1.1 negotiated when offered alone
   std::string legacy_version;
-  bool weak_suite_accepted = false; // a non-AEAD or RSA key exchange suite negotiated when offered alone
+  bool weak_suite_accepted =
+      false;  // a non-AEAD or RSA key exchange suite negotiated when offered alone
   std::string weak_suite;
   std::string error;
 };
-TlsOutcome ProbeTls(const std::string& address, std::uint16_t port, const std::string& sni, const Options& options,
-                    Pacer& pacer);
+TlsOutcome ProbeTls(const std::string& address, std::uint16_t port, const std::string& sni,
+                    const Options& options, Pacer& pacer);
 
 // D13 / W7 findings from a TLS probe, for a DICOM port or a web front end.
-void TlsFindings(const std::string& id, const std::string& target, const TlsOutcome& t, const Software& sw,
-                 bool dicom, bool ca_given, Report& report, Service& svc);
+void TlsFindings(const std::string& id, const std::string& target, const TlsOutcome& t,
+                 const Software& sw, bool dicom, bool ca_given, Report& report, Service& svc);
 
 // ---------------------------------------------------------------- web
 
 struct HttpAnswer {
-  long status = 0;  // 0: no answer
+  long status = 0;                             // 0: no answer
   std::map<std::string, std::string> headers;  // lower-case names; Set-Cookie values joined by "\n"
   std::string body;  // at most 1 MiB; parsed for counts only, never reported
   std::string error;
 };
 struct HttpClient {
   explicit HttpClient(const Options& options, Pacer& pacer) : options(options), pacer(pacer) {}
-  HttpAnswer Get(const std::string& url, const std::string& user = "", const std::string& password = "");
+  HttpAnswer Get(const std::string& url, const std::string& user = "",
+                 const std::string& password = "");
   HttpAnswer Post(const std::string& url, const std::string& content_type, const std::string& body,
                   const std::string& user = "", const std::string& password = "");
   const Options& options;
@@ -186,7 +202,8 @@ std::string SyntheticInstancePart10();
 
 // ---------------------------------------------------------------- checks
 
-void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, std::uint16_t port, Report& report);
+void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, std::uint16_t port,
+                       Report& report);
 void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Report& report);
 
 }  // namespace bastion::scan

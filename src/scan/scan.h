@@ -41,16 +41,16 @@ int ExitCodeForSeverity(Severity worst);
 // What a product calls itself on the wire, recognised from the A-ASSOCIATE-AC
 // (implementation class UID / version name) or from HTTP answers.
 struct Software {
-  std::string product;  // "DCMTK", "Orthanc", "dcm4chee", "Bastion"; empty when unknown
-  std::string version;  // "3.6.7"; empty when unknown
+  std::string product;   // "DCMTK", "Orthanc", "dcm4chee", "Bastion"; empty when unknown
+  std::string version;   // "3.6.7"; empty when unknown
   std::string evidence;  // e.g. "implementation version name OFFIS_DCMTK_367"
   bool known() const { return !product.empty(); }
   std::string ToString() const;
 };
 
 struct Finding {
-  std::string id;        // check id: D1..D15, W1..W7, S1.. (self-check)
-  std::string check;     // the check's name ("calling AE not enforced")
+  std::string id;     // check id: D1..D15, W1..W7, S1.. (self-check)
+  std::string check;  // the check's name ("calling AE not enforced")
   Severity severity = Severity::kInfo;
   std::string target;    // "127.0.0.1:4242", "http://host:8042", "self"
   std::string title;     // one line: what was found
@@ -121,15 +121,15 @@ struct Options {
   std::string canary_study;      // --canary: a study the operator placed for the retrieve proof
   bool allow_write = false;      // C-STORE / STOW of a synthetic instance
   int max_addresses = kDefaultMaxAddresses;
-  double rate = 10.0;            // connection attempts per second at most (one connection at a time, always)
+  double rate = 10.0;  // connection attempts per second at most (one connection at a time, always)
   int connect_timeout_seconds = 5;
   int acse_timeout_seconds = 10;
   int dimse_timeout_seconds = 30;
-  int retries = 1;               // extra attempts after a connect timeout
+  int retries = 1;                      // extra attempts after a connect timeout
   std::string move_ae = "BASTIONSCAN";  // our own SCP's AE title for the C-MOVE proof
-  std::uint16_t move_port = 0;   // its port (0: any free port)
-  int max_find_results = 1000;   // stop counting (C-CANCEL) after this many answers
-  std::string ca_file;           // trust anchors for certificate checks (else: report untrusted as info)
+  std::uint16_t move_port = 0;          // its port (0: any free port)
+  int max_find_results = 1000;          // stop counting (C-CANCEL) after this many answers
+  std::string ca_file;  // trust anchors for certificate checks (else: report untrusted as info)
   std::string web_user, web_password;  // operator-supplied credentials for authenticated web checks
 };
 
@@ -176,8 +176,8 @@ Report Run(const Options& options);
 // worst severity on each side (rows that are info on both are left out).
 // *exit_code gets the worst severity of either report.
 Result<std::string> Compare(const std::string& first_json, const std::string& second_json,
-                            const std::string& first_name, const std::string& second_name, bool as_json,
-                            int* exit_code);
+                            const std::string& first_name, const std::string& second_name,
+                            bool as_json, int* exit_code);
 
 enum class Format { kText, kJson, kHtml, kSarif };
 std::optional<Format> ParseFormat(std::string_view name);

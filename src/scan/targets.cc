@@ -24,7 +24,8 @@ bool ParseInt(std::string_view s, long& out) {
 
 Result<std::vector<Host>> ExpandTargets(const std::vector<std::string>& specs, int max_addresses) {
   if (max_addresses < 1 || max_addresses > kHardMaxAddresses)
-    return Status(Code::kInvalidArgument, "--max-hosts must be between 1 and " + std::to_string(kHardMaxAddresses));
+    return Status(Code::kInvalidArgument,
+                  "--max-hosts must be between 1 and " + std::to_string(kHardMaxAddresses));
   std::vector<Host> out;
   auto add = [&](Host h) -> Status {
     for (const auto& e : out)
@@ -45,7 +46,8 @@ Result<std::vector<Host>> ExpandTargets(const std::vector<std::string>& specs, i
       int bits = (range->base.v6 ? 128 : 32) - range->prefix;
       long usable = bits > 20 ? 0 : (1L << bits) - (!range->base.v6 && bits >= 2 ? 2 : 0);
       if (bits > 20 || usable > max_addresses)
-        return Status(Code::kTooLarge, "range " + spec + " has more than " + std::to_string(max_addresses) +
+        return Status(Code::kTooLarge, "range " + spec + " has more than " +
+                                           std::to_string(max_addresses) +
                                            " addresses (raise --max-hosts, at most " +
                                            std::to_string(kHardMaxAddresses) + ")");
       long count = 1L << bits;
@@ -66,7 +68,8 @@ Result<std::vector<Host>> ExpandTargets(const std::vector<std::string>& specs, i
       continue;
     }
     std::string host = spec;
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
     if (auto ip = IpAddress::Parse(host)) {
       BASTION_RETURN_IF_ERROR(add({spec, ip->ToString()}));
       continue;
@@ -76,7 +79,8 @@ Result<std::vector<Host>> ExpandTargets(const std::vector<std::string>& specs, i
     addrinfo* res = nullptr;
     int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
     if (rc != 0 || res == nullptr)
-      return Status(Code::kNotFound, "cannot resolve " + Printable(host) + ": " + ::gai_strerror(rc));
+      return Status(Code::kNotFound,
+                    "cannot resolve " + Printable(host) + ": " + ::gai_strerror(rc));
     auto ip = IpAddress::FromSockaddr(res->ai_addr);
     ::freeaddrinfo(res);
     if (!ip) return Status(Code::kNotFound, "no usable address for " + Printable(host));
@@ -91,9 +95,10 @@ Result<std::vector<std::uint16_t>> ParsePorts(std::string_view text) {
   for (const auto& piece : Split(text, ',')) {
     long lo = 0, hi = 0;
     auto dash = piece.find('-');
-    bool ok = dash == std::string::npos ? ParseInt(piece, lo) && (hi = lo, true)
-                                        : ParseInt(std::string_view(piece).substr(0, dash), lo) &&
-                                              ParseInt(std::string_view(piece).substr(dash + 1), hi);
+    bool ok = dash == std::string::npos
+                  ? ParseInt(piece, lo) && (hi = lo, true)
+                  : ParseInt(std::string_view(piece).substr(0, dash), lo) &&
+                        ParseInt(std::string_view(piece).substr(dash + 1), hi);
     if (!ok || lo < 1 || hi > 65535 || lo > hi)
       return Status(Code::kInvalidArgument, "not a port or port range: " + Printable(piece));
     for (long p = lo; p <= hi; ++p) {

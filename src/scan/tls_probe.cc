@@ -52,8 +52,8 @@ int Connect(const std::string& address, std::uint16_t port, int timeout_seconds)
     pollfd p{fd, POLLOUT, 0};
     int err = 0;
     socklen_t elen = sizeof err;
-    if (::poll(&p, 1, timeout_seconds * 1000) != 1 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 ||
-        err != 0) {
+    if (::poll(&p, 1, timeout_seconds * 1000) != 1 ||
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0) {
       ::close(fd);
       return -1;
     }
@@ -91,7 +91,8 @@ int OnClientCertRequest(SSL* ssl, X509** /*x509*/, EVP_PKEY** /*pkey*/) {
   return 0;  // we have none to give
 }
 
-void OnMessage(int write_p, int /*version*/, int content_type, const void* buf, size_t len, SSL* ssl, void*) {
+void OnMessage(int write_p, int /*version*/, int content_type, const void* buf, size_t len,
+               SSL* ssl, void*) {
   auto* seen = static_cast<Seen*>(SSL_get_app_data(ssl));
   if (!seen || write_p || content_type != SSL3_RT_HANDSHAKE || len == 0) return;
   if (static_cast<const unsigned char*>(buf)[0] == SSL3_MT_SERVER_HELLO) *seen->server_hello = true;
@@ -100,7 +101,8 @@ void OnMessage(int write_p, int /*version*/, int content_type, const void* buf, 
 struct Attempt {
   bool connected = false, handshake = false, alert = false;
   bool cert_requested = false;
-  bool server_hello = false;  // the server accepted what we offered (even if the handshake failed later)
+  bool server_hello =
+      false;  // the server accepted what we offered (even if the handshake failed later)
   std::string version, cipher, error;
   SSL* ssl = nullptr;
   SSL_CTX* ctx = nullptr;
@@ -114,11 +116,13 @@ struct Attempt {
 };
 
 // One handshake; `min`/`max` protocol versions, `ciphers` (TLS 1.2 and below) or "".
-void Handshake(Attempt& a, const std::string& address, std::uint16_t port, const std::string& sni, int min, int max,
-               const char* ciphers, const Options& options, Pacer& pacer, bool verify) {
+void Handshake(Attempt& a, const std::string& address, std::uint16_t port, const std::string& sni,
+               int min, int max, const char* ciphers, const Options& options, Pacer& pacer,
+               bool verify) {
   a.ctx = SSL_CTX_new(TLS_client_method());
   if (!a.ctx) return;
-  SSL_CTX_set_security_level(a.ctx, 0);  // let legacy versions and suites through: we are measuring them
+  SSL_CTX_set_security_level(a.ctx,
+                             0);  // let legacy versions and suites through: we are measuring them
   SSL_CTX_set_min_proto_version(a.ctx, min);
   SSL_CTX_set_max_proto_version(a.ctx, max);
   if (ciphers && SSL_CTX_set_cipher_list(a.ctx, ciphers) != 1) {
@@ -127,8 +131,10 @@ void Handshake(Attempt& a, const std::string& address, std::uint16_t port, const
   }
   SSL_CTX_set_client_cert_cb(a.ctx, OnClientCertRequest);
   if (verify) {
-    if (!options.ca_file.empty()) SSL_CTX_load_verify_locations(a.ctx, options.ca_file.c_str(), nullptr);
-    else SSL_CTX_set_default_verify_paths(a.ctx);
+    if (!options.ca_file.empty())
+      SSL_CTX_load_verify_locations(a.ctx, options.ca_file.c_str(), nullptr);
+    else
+      SSL_CTX_set_default_verify_paths(a.ctx);
   }
   pacer.Wait();
   a.fd = Connect(address, port, options.connect_timeout_seconds);
@@ -161,8 +167,8 @@ void Handshake(Attempt& a, const std::string& address, std::uint16_t port, const
 
 }  // namespace
 
-TlsOutcome ProbeTls(const std::string& address, std::uint16_t port, const std::string& sni, const Options& options,
-                    Pacer& pacer) {
+TlsOutcome ProbeTls(const std::string& address, std::uint16_t port, const std::string& sni,
+                    const Options& options, Pacer& pacer) {
   TlsOutcome out;
   {
     Attempt a;
@@ -196,7 +202,10 @@ TlsOutcome ProbeTls(const std::string& address, std::uint16_t port, const std::s
         if (key) {
           out.cert_key_bits = EVP_PKEY_get_bits(key);
           int id = EVP_PKEY_get_base_id(key);
-          out.cert_key = id == EVP_PKEY_RSA ? "RSA" : id == EVP_PKEY_EC ? "EC" : id == EVP_PKEY_ED25519 ? "Ed25519" : "other";
+          out.cert_key = id == EVP_PKEY_RSA       ? "RSA"
+                         : id == EVP_PKEY_EC      ? "EC"
+                         : id == EVP_PKEY_ED25519 ? "Ed25519"
+                                                  : "other";
         }
         int sig = X509_get_signature_nid(cert);
         out.cert_signature = OBJ_nid2ln(sig);
@@ -238,8 +247,9 @@ TlsOutcome ProbeTls(const std::string& address, std::uint16_t port, const std::s
       out.weak_suite_accepted = true;
       const SSL_CIPHER* c = a.ssl ? SSL_get_pending_cipher(a.ssl) : nullptr;
       if (!c && a.ssl) c = SSL_get_current_cipher(a.ssl);
-      out.weak_suite = std::string(c ? SSL_CIPHER_get_name(c) : list) +
-                       (rsa ? " (RSA key exchange: no forward secrecy)" : " (not AEAD: CBC with HMAC)");
+      out.weak_suite =
+          std::string(c ? SSL_CIPHER_get_name(c) : list) +
+          (rsa ? " (RSA key exchange: no forward secrecy)" : " (not AEAD: CBC with HMAC)");
       break;
     }
   }

@@ -2,11 +2,11 @@
 // routes and hardening, over libcurl. Answers are parsed for counts only;
 // bodies are never reported.
 #include <curl/curl.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <mutex>
+#include <nlohmann/json.hpp>
 
 #include "scan/knowledge.h"
 #include "scan/probe.h"
@@ -32,7 +32,8 @@ std::size_t OnHeader(char* data, std::size_t size, std::size_t n, void* user) {
   auto colon = line.find(':');
   if (colon != std::string::npos) {
     std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     std::string value(Trim(line.substr(colon + 1)));
     auto& slot = a->headers[name];
     slot += (slot.empty() ? "" : "\n") + value;
@@ -42,9 +43,9 @@ std::size_t OnHeader(char* data, std::size_t size, std::size_t n, void* user) {
   return size * n;
 }
 
-HttpAnswer Perform(const Options& options, Pacer& pacer, const std::string& url, const std::string* post,
-                   const std::string& content_type, const std::string& user, const std::string& password,
-                   const char* accept) {
+HttpAnswer Perform(const Options& options, Pacer& pacer, const std::string& url,
+                   const std::string* post, const std::string& content_type,
+                   const std::string& user, const std::string& password, const char* accept) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   HttpAnswer a;
@@ -82,8 +83,10 @@ HttpAnswer Perform(const Options& options, Pacer& pacer, const std::string& url,
   }
   pacer.Wait();
   CURLcode rc = curl_easy_perform(c);
-  if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
-  else a.error = curl_easy_strerror(rc);
+  if (rc == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
+  else
+    a.error = curl_easy_strerror(rc);
   curl_slist_free_all(headers);
   curl_easy_cleanup(c);
   return a;
@@ -114,13 +117,16 @@ Base ParseUrl(const std::string& url) {
   while (!u.empty() && u.back() == '/') u.pop_back();
   b.root = u;
   auto scheme_end = u.find("://");
-  b.scheme = scheme_end == std::string::npos ? "http" : ToUpper(u.substr(0, scheme_end)) == "HTTPS" ? "https" : "http";
+  b.scheme = scheme_end == std::string::npos               ? "http"
+             : ToUpper(u.substr(0, scheme_end)) == "HTTPS" ? "https"
+                                                           : "http";
   std::string rest = scheme_end == std::string::npos ? u : u.substr(scheme_end + 3);
   std::string authority = rest.substr(0, rest.find('/'));
   if (!authority.empty() && authority[0] == '[') {
     auto close = authority.find(']');
     b.host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') b.port = authority.substr(close + 2);
+    if (close + 1 < authority.size() && authority[close + 1] == ':')
+      b.port = authority.substr(close + 2);
   } else {
     auto colon = authority.find(':');
     b.host = authority.substr(0, colon);
@@ -132,13 +138,17 @@ Base ParseUrl(const std::string& url) {
 
 }  // namespace
 
-HttpAnswer HttpClient::Get(const std::string& url, const std::string& user, const std::string& password) {
-  return Perform(options, pacer, url, nullptr, "", user, password, "application/json, application/dicom+json;q=0.9, */*;q=0.5");
+HttpAnswer HttpClient::Get(const std::string& url, const std::string& user,
+                           const std::string& password) {
+  return Perform(options, pacer, url, nullptr, "", user, password,
+                 "application/json, application/dicom+json;q=0.9, */*;q=0.5");
 }
 
-HttpAnswer HttpClient::Post(const std::string& url, const std::string& content_type, const std::string& body,
-                            const std::string& user, const std::string& password) {
-  return Perform(options, pacer, url, &body, content_type, user, password, "application/json, */*;q=0.5");
+HttpAnswer HttpClient::Post(const std::string& url, const std::string& content_type,
+                            const std::string& body, const std::string& user,
+                            const std::string& password) {
+  return Perform(options, pacer, url, &body, content_type, user, password,
+                 "application/json, */*;q=0.5");
 }
 
 void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Report& report) {
@@ -165,14 +175,16 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
     if (!j.is_discarded() && j.is_object() && j.contains("Version") && j["Version"].is_string())
       orthanc_version = j["Version"].get<std::string>();
   }
-  Software sw = RecogniseHttp(home.headers.count("server") ? home.headers["server"] : "", orthanc_version);
+  Software sw =
+      RecogniseHttp(home.headers.count("server") ? home.headers["server"] : "", orthanc_version);
   svc.software = sw;
   bool auth_required = false;
   bool basic_auth_offered = false;
   for (const auto* a : {&home, &system})
     if (a->status == 401) {
       auth_required = true;
-      if (a->headers.count("www-authenticate") && ToUpper(a->headers.at("www-authenticate")).find("BASIC") == 0)
+      if (a->headers.count("www-authenticate") &&
+          ToUpper(a->headers.at("www-authenticate")).find("BASIC") == 0)
         basic_auth_offered = true;
     }
 
@@ -191,9 +203,11 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
   // (its /system, its /patients list, or its login realm): polite, and no
   // false alarms from servers that answer every path with a page.
   auto realm = [](const HttpAnswer& a) {
-    return a.headers.count("www-authenticate") && a.headers.at("www-authenticate").find("Orthanc") != std::string::npos;
+    return a.headers.count("www-authenticate") &&
+           a.headers.at("www-authenticate").find("Orthanc") != std::string::npos;
   };
-  const bool orthanc_like = sw.product == "Orthanc" || npatients >= 0 || realm(system) || realm(patients);
+  const bool orthanc_like =
+      sw.product == "Orthanc" || npatients >= 0 || realm(system) || realm(patients);
   HttpAnswer find;
   if (orthanc_like)
     find = http.Post(root + "/tools/find", "application/json",
@@ -203,31 +217,36 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
   long naets = JsonCount(aets);
   if (patients.status == 401 || find.status == 401) auth_required = true;
   {
-    std::string sent = "GET " + root + "/system, GET /patients, POST /tools/find {Level: Patient, PatientName: *}, "
+    std::string sent = "GET " + root +
+                       "/system, GET /patients, POST /tools/find {Level: Patient, PatientName: *}, "
                        "GET /dcm4chee-arc/aets; no credentials";
-    std::string received = "/system " + Status(system) + (system.status == 200 && !system_json ? " (not JSON)" : "") +
-                           ", /patients " + Status(patients) +
-                           (npatients >= 0 ? " (" + std::to_string(npatients) + " patients)" : "") +
-                           (orthanc_like ? ", /tools/find " + Status(find) : ", /tools/find not tried (not Orthanc)") +
-                           (nfind >= 0 ? " (" + std::to_string(nfind) + " answers)" : "") +
-                           ", /dcm4chee-arc/aets " + Status(aets) + (naets >= 0 ? " (" + std::to_string(naets) + " AEs)" : "") +
-                           ". Values were neither kept nor printed.";
+    std::string received =
+        "/system " + Status(system) + (system.status == 200 && !system_json ? " (not JSON)" : "") +
+        ", /patients " + Status(patients) +
+        (npatients >= 0 ? " (" + std::to_string(npatients) + " patients)" : "") +
+        (orthanc_like ? ", /tools/find " + Status(find) : ", /tools/find not tried (not Orthanc)") +
+        (nfind >= 0 ? " (" + std::to_string(nfind) + " answers)" : "") + ", /dcm4chee-arc/aets " +
+        Status(aets) + (naets >= 0 ? " (" + std::to_string(naets) + " AEs)" : "") +
+        ". Values were neither kept nor printed.";
     if (npatients > 0 || nfind > 0) {
       phi_over_http = !https;
       open_data.push_back("REST");
       report.findings.push_back(MakeFinding("W2", Severity::kCritical, root,
-                                            "the REST API lists " + std::to_string(std::max(npatients, nfind)) +
+                                            "the REST API lists " +
+                                                std::to_string(std::max(npatients, nfind)) +
                                                 " patients without login",
                                             sent, received, sw));
     } else if (npatients == 0 || nfind == 0 || system_json || naets > 0) {
-      report.findings.push_back(MakeFinding("W2", naets > 0 ? Severity::kHigh : Severity::kMedium, root,
-                                            naets > 0 ? "the archive's REST API answers without login"
-                                                      : "the REST API answers without login (no patients listed: an "
-                                                        "empty archive?)",
-                                            sent, received, sw));
+      report.findings.push_back(
+          MakeFinding("W2", naets > 0 ? Severity::kHigh : Severity::kMedium, root,
+                      naets > 0 ? "the archive's REST API answers without login"
+                                : "the REST API answers without login (no patients listed: an "
+                                  "empty archive?)",
+                      sent, received, sw));
     } else {
-      report.findings.push_back(MakeFinding("W2", Severity::kInfo, root, "REST routes require a login or are absent",
-                                            sent, received, sw));
+      report.findings.push_back(MakeFinding("W2", Severity::kInfo, root,
+                                            "REST routes require a login or are absent", sent,
+                                            received, sw));
     }
   }
 
@@ -235,9 +254,10 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
   std::vector<std::string> bases = {root + "/dicom-web", root};
   if (aets.status == 200) {
     json j = json::parse(aets.body, nullptr, false);
-    if (!j.is_discarded() && j.is_array() && !j.empty() && j[0].is_object() && j[0].contains("dicomAETitle") &&
-        j[0]["dicomAETitle"].is_string())
-      bases.insert(bases.begin(), root + "/dcm4chee-arc/aets/" + j[0]["dicomAETitle"].get<std::string>() + "/rs");
+    if (!j.is_discarded() && j.is_array() && !j.empty() && j[0].is_object() &&
+        j[0].contains("dicomAETitle") && j[0]["dicomAETitle"].is_string())
+      bases.insert(bases.begin(),
+                   root + "/dcm4chee-arc/aets/" + j[0]["dicomAETitle"].get<std::string>() + "/rs");
   }
   std::string qido_base;
   for (const auto& base : bases) {
@@ -253,46 +273,56 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
     json j = json::parse(q.body, nullptr, false);
     if (n > 0 && j[0].is_object() && j[0].contains("0020000D")) {
       const auto& v = j[0]["0020000D"];
-      if (v.contains("Value") && v["Value"].is_array() && !v["Value"].empty() && v["Value"][0].is_string())
+      if (v.contains("Value") && v["Value"].is_array() && !v["Value"].empty() &&
+          v["Value"][0].is_string())
         uid = v["Value"][0].get<std::string>();
     }
     if (!options.canary_study.empty()) uid = options.canary_study;
     if (!uid.empty()) {
       HttpAnswer w = http.Get(base + "/studies/" + uid + "/metadata");
       long instances = JsonCount(w);
-      sent += "; GET " + base + "/studies/{" + (options.canary_study.empty() ? "that study" : "canary") + "}/metadata (WADO-RS)";
-      received += "; WADO-RS " + Status(w) + (instances >= 0 ? ", metadata of " + std::to_string(instances) + " instances" : "");
+      sent += "; GET " + base + "/studies/{" +
+              (options.canary_study.empty() ? "that study" : "canary") + "}/metadata (WADO-RS)";
+      received +=
+          "; WADO-RS " + Status(w) +
+          (instances >= 0 ? ", metadata of " + std::to_string(instances) + " instances" : "");
     }
     received += ". Values were neither kept nor printed.";
     if (n > 0) {
       phi_over_http |= !https;
       open_data.push_back("DICOMweb");
     }
-    report.findings.push_back(MakeFinding("W3", n > 0 ? Severity::kCritical : Severity::kMedium, root,
-                                          n > 0 ? "DICOMweb search (QIDO-RS) returns studies without login"
-                                                : "DICOMweb answers without login (no studies returned)",
-                                          sent, received, sw));
+    report.findings.push_back(
+        MakeFinding("W3", n > 0 ? Severity::kCritical : Severity::kMedium, root,
+                    n > 0 ? "DICOMweb search (QIDO-RS) returns studies without login"
+                          : "DICOMweb answers without login (no studies returned)",
+                    sent, received, sw));
     break;
   }
   if (!qido_base.empty() && options.allow_write) {
     std::string part10 = SyntheticInstancePart10();
     std::string boundary = "bastion-scan-boundary-7f3a";
-    std::string body = "--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n" + part10 + "\r\n--" + boundary + "--\r\n";
-    HttpAnswer s = http.Post(qido_base + "/studies",
-                             "multipart/related; type=\"application/dicom\"; boundary=" + boundary, body);
+    std::string body = "--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n" + part10 +
+                       "\r\n--" + boundary + "--\r\n";
+    HttpAnswer s =
+        http.Post(qido_base + "/studies",
+                  "multipart/related; type=\"application/dicom\"; boundary=" + boundary, body);
     bool stored = s.status == 200 || s.status == 202;
     report.findings.push_back(MakeFinding("W3", stored ? Severity::kHigh : Severity::kInfo, root,
-                                          stored ? "DICOMweb STOW-RS stored an instance without login"
-                                                 : "DICOMweb STOW-RS was refused",
-                                          "POST " + qido_base + "/studies (STOW-RS) of the synthetic instance "
-                                          "(patient BASTION^SCAN^SYNTHETIC), no credentials",
+                                          stored
+                                              ? "DICOMweb STOW-RS stored an instance without login"
+                                              : "DICOMweb STOW-RS was refused",
+                                          "POST " + qido_base +
+                                              "/studies (STOW-RS) of the synthetic instance "
+                                              "(patient BASTION^SCAN^SYNTHETIC), no credentials",
                                           Status(s), sw));
   }
 
   // W4: default credentials, only where a login is asked for.
   std::string good_user, good_password;
   if (auth_required) {
-    for (const auto& [u, p] : std::vector<std::pair<std::string, std::string>>{{"orthanc", "orthanc"}, {"admin", "admin"}}) {
+    for (const auto& [u, p] : std::vector<std::pair<std::string, std::string>>{
+             {"orthanc", "orthanc"}, {"admin", "admin"}}) {
       HttpAnswer a = http.Get(root + "/system", u, p);
       HttpAnswer a2 = a.status == 200 ? a : http.Get(root + "/patients", u, p);
       if (a.status == 200 || a2.status == 200) {
@@ -302,7 +332,8 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
         long n = JsonCount(pts);
         if (sw.product.empty() && a.status == 200) {
           json j = json::parse(a.body, nullptr, false);
-          if (!j.is_discarded() && j.is_object() && j.contains("Version") && j["Version"].is_string())
+          if (!j.is_discarded() && j.is_object() && j.contains("Version") &&
+              j["Version"].is_string())
             sw = RecogniseHttp("", j["Version"].get<std::string>());
           svc.software = sw;
         }
@@ -311,15 +342,16 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
             "W4", Severity::kCritical, root, "default credentials " + u + "/" + p + " accepted",
             "GET " + root + "/system and /patients with HTTP Basic " + u + ":" + p,
             "/system " + Status(a) + ", /patients " + Status(pts) +
-                (n >= 0 ? " (" + std::to_string(n) + " patients; values neither kept nor printed)" : ""),
+                (n >= 0 ? " (" + std::to_string(n) + " patients; values neither kept nor printed)"
+                        : ""),
             sw));
         break;
       }
     }
     if (good_user.empty())
-      report.findings.push_back(MakeFinding("W4", Severity::kInfo, root, "default credentials refused",
-                                            "GET " + root + "/system with HTTP Basic orthanc:orthanc and admin:admin",
-                                            "no 200", sw));
+      report.findings.push_back(MakeFinding(
+          "W4", Severity::kInfo, root, "default credentials refused",
+          "GET " + root + "/system with HTTP Basic orthanc:orthanc and admin:admin", "no 200", sw));
   }
 
   // W5: viewers.
@@ -338,14 +370,16 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
       HttpAnswer a = http.Get(root + v.path);
       if (a.status != 200) continue;
       std::string lower = a.body;
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       if (lower.find(v.marker) == std::string::npos) continue;
       bool shows = !open_data.empty() && std::string(v.name) != "MedDream";
       report.findings.push_back(MakeFinding(
           "W5", shows ? Severity::kCritical : Severity::kInfo, root,
-          shows ? std::string(v.name) + " is served without login, and the data it reads (" +
-                      std::string(open_data.front()) + ") is open too: studies are visible to anyone"
-                : std::string(v.name) + " is served (its data requires a login)",
+          shows
+              ? std::string(v.name) + " is served without login, and the data it reads (" +
+                    std::string(open_data.front()) + ") is open too: studies are visible to anyone"
+              : std::string(v.name) + " is served (its data requires a login)",
           "GET " + root + v.path + ", no credentials", Status(a) + ", the viewer's page", sw));
     }
   }
@@ -360,24 +394,29 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
       how = "the default credentials " + good_user + "/" + good_password;
     }
     if (a.status == 200)
-      report.findings.push_back(MakeFinding("W6", Severity::kCritical, root,
-                                            "/tools/execute-script runs Lua sent by anyone with " + how,
-                                            "POST " + root + "/tools/execute-script with a Lua comment, " + how,
-                                            Status(a), sw));
+      report.findings.push_back(MakeFinding(
+          "W6", Severity::kCritical, root,
+          "/tools/execute-script runs Lua sent by anyone with " + how,
+          "POST " + root + "/tools/execute-script with a Lua comment, " + how, Status(a), sw));
     else if (a.status != 404 && a.status != 0)
-      report.findings.push_back(MakeFinding("W6", Severity::kInfo, root, "/tools/execute-script is not open",
-                                            "POST " + root + "/tools/execute-script with a Lua comment, " + how,
-                                            Status(a), sw));
+      report.findings.push_back(MakeFinding(
+          "W6", Severity::kInfo, root, "/tools/execute-script is not open",
+          "POST " + root + "/tools/execute-script with a Lua comment, " + how, Status(a), sw));
   }
 
   // W1: what crosses the network in clear text.
   if (!https) {
-    std::string what = phi_over_http       ? "PHI is served over plain HTTP"
-                       : basic_auth_offered ? "HTTP Basic login over plain HTTP (passwords in clear text)"
-                                            : "the web front end answers over plain HTTP";
-    Severity sev = (phi_over_http || basic_auth_offered) ? (loopback ? Severity::kLow : Severity::kHigh) : Severity::kInfo;
-    if (loopback && sev == Severity::kLow) what += " (loopback target: the traffic stays on this host)";
-    report.findings.push_back(MakeFinding("W1", sev, root, what, "GET " + root + "/", Status(home), sw));
+    std::string what = phi_over_http ? "PHI is served over plain HTTP"
+                       : basic_auth_offered
+                           ? "HTTP Basic login over plain HTTP (passwords in clear text)"
+                           : "the web front end answers over plain HTTP";
+    Severity sev = (phi_over_http || basic_auth_offered)
+                       ? (loopback ? Severity::kLow : Severity::kHigh)
+                       : Severity::kInfo;
+    if (loopback && sev == Severity::kLow)
+      what += " (loopback target: the traffic stays on this host)";
+    report.findings.push_back(
+        MakeFinding("W1", sev, root, what, "GET " + root + "/", Status(home), sw));
   } else {
     // W7: TLS and headers.
     auto port = static_cast<std::uint16_t>(std::stoi(b.port));
@@ -389,8 +428,9 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
     TlsOutcome t = ProbeTls(address, port, b.host, options, pacer);
     TlsFindings("W7", root, t, sw, false, !options.ca_file.empty(), report, svc);
     if (!home.headers.count("strict-transport-security"))
-      report.findings.push_back(MakeFinding("W7", Severity::kMedium, root, "no Strict-Transport-Security header",
-                                            "GET " + root + "/", Status(home) + " without HSTS", sw));
+      report.findings.push_back(
+          MakeFinding("W7", Severity::kMedium, root, "no Strict-Transport-Security header",
+                      "GET " + root + "/", Status(home) + " without HSTS", sw));
   }
   for (const auto* a : {&home, &system, &patients}) {
     if (!a->headers.count("set-cookie")) continue;
@@ -401,28 +441,30 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
       if (https && upper.find("SECURE") == std::string::npos) missing.push_back("Secure");
       if (upper.find("HTTPONLY") == std::string::npos) missing.push_back("HttpOnly");
       if (!missing.empty())
-        report.findings.push_back(MakeFinding("W7", Severity::kMedium, root,
-                                              "cookie " + Printable(name) + " without " + missing[0] +
-                                                  (missing.size() > 1 ? " and " + missing[1] : ""),
-                                              "GET " + root, "Set-Cookie " + Printable(name) + "=...", sw));
+        report.findings.push_back(
+            MakeFinding("W7", Severity::kMedium, root,
+                        "cookie " + Printable(name) + " without " + missing[0] +
+                            (missing.size() > 1 ? " and " + missing[1] : ""),
+                        "GET " + root, "Set-Cookie " + Printable(name) + "=...", sw));
     }
   }
   if (sw.known()) {
     auto vulns = VulnerabilitiesFor(sw);
-    Finding f = MakeFinding("D14", Severity::kInfo, root, "software: " + sw.ToString(), "HTTP requests above",
-                            sw.evidence, sw);
+    Finding f = MakeFinding("D14", Severity::kInfo, root, "software: " + sw.ToString(),
+                            "HTTP requests above", sw.evidence, sw);
     if (!vulns.empty()) {
       double worst = 0;
       std::string list;
       for (const auto& v : vulns) {
         worst = std::max(worst, v.cvss);
         f.cves.push_back(std::string(v.cve));
-        list += (list.empty() ? "" : "; ") + std::string(v.cve) + " (fixed in " + std::string(v.fixed_in) + "): " +
-                std::string(v.summary);
+        list += (list.empty() ? "" : "; ") + std::string(v.cve) + " (fixed in " +
+                std::string(v.fixed_in) + "): " + std::string(v.summary);
       }
       f.severity = SeverityForCvss(worst);
-      f.title = sw.ToString() + " is in the affected range of " + std::to_string(vulns.size()) +
-                " published vulnerabilities (by version; a backported fix does not change the version)";
+      f.title =
+          sw.ToString() + " is in the affected range of " + std::to_string(vulns.size()) +
+          " published vulnerabilities (by version; a backported fix does not change the version)";
       f.received = sw.evidence + ". " + list;
     }
     report.findings.push_back(std::move(f));

@@ -13,13 +13,16 @@ bool Has(const std::vector<KnownVulnerability>& v, std::string_view cve) {
 
 TEST(Reject, ReasonsAreDecoded) {
   EXPECT_EQ(DescribeReject({1, 1, 3}),
-            "A-ASSOCIATE-RJ rejected-permanent, source 1 service-user, reason 3 (calling AE title not recognized)");
+            "A-ASSOCIATE-RJ rejected-permanent, source 1 service-user, reason 3 (calling AE title "
+            "not recognized)");
   EXPECT_EQ(DescribeReject({1, 1, 7}),
-            "A-ASSOCIATE-RJ rejected-permanent, source 1 service-user, reason 7 (called AE title not recognized)");
+            "A-ASSOCIATE-RJ rejected-permanent, source 1 service-user, reason 7 (called AE title "
+            "not recognized)");
   EXPECT_NE(DescribeReject({2, 3, 2}).find("rejected-transient"), std::string::npos);
   EXPECT_NE(DescribeReject({2, 3, 2}).find("local limit exceeded"), std::string::npos);
   EXPECT_NE(DescribeReject({1, 2, 2}).find("protocol version not supported"), std::string::npos);
-  EXPECT_NE(DescribeReject({1, 1, 2}).find("application context name not supported"), std::string::npos);
+  EXPECT_NE(DescribeReject({1, 1, 2}).find("application context name not supported"),
+            std::string::npos);
   EXPECT_NE(DescribeReject({1, 1, 5}).find("reserved"), std::string::npos);
 }
 
@@ -91,8 +94,9 @@ TEST(Vulnerabilities, TableByVersion) {
 }
 
 TEST(Checks, EveryCheckSaysWhyWhereAndHow) {
-  for (const char* id : {"D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8", "D9", "D10", "D11", "D12", "D13", "D14",
-                         "D15", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "S1", "S2", "S3", "S4"}) {
+  for (const char* id :
+       {"D1",  "D2",  "D3", "D4", "D5", "D6", "D7", "D8", "D9", "D10", "D11", "D12", "D13",
+        "D14", "D15", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "S1",  "S2",  "S3",  "S4"}) {
     const CheckInfo* c = FindCheck(id);
     ASSERT_NE(c, nullptr) << id;
     EXPECT_FALSE(c->name.empty()) << id;

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "scan/knowledge.h"
@@ -21,10 +22,12 @@ Report Sample() {
   s.accepted_services = {"Verification", "Study Root FIND"};
   r.services.push_back(s);
   Software sw{"Orthanc", "1.10.1", ""};
-  r.findings.push_back(MakeFinding("D10", Severity::kInfo, "127.0.0.1:4242", "move refused", "C-MOVE-RQ", "0xA801", sw));
-  r.findings.push_back(MakeFinding("D2", Severity::kHigh, "127.0.0.1:4242", "<script>alert(1)</script>", "RQ", "AC", sw));
-  r.findings.push_back(MakeFinding("D8", Severity::kCritical, "127.0.0.1:4242", "3 patients", "C-FIND-RQ",
-                                   "3 pending answers", sw));
+  r.findings.push_back(MakeFinding("D10", Severity::kInfo, "127.0.0.1:4242", "move refused",
+                                   "C-MOVE-RQ", "0xA801", sw));
+  r.findings.push_back(MakeFinding("D2", Severity::kHigh, "127.0.0.1:4242",
+                                   "<script>alert(1)</script>", "RQ", "AC", sw));
+  r.findings.push_back(MakeFinding("D8", Severity::kCritical, "127.0.0.1:4242", "3 patients",
+                                   "C-FIND-RQ", "3 pending answers", sw));
   r.Sort();
   return r;
 }
@@ -53,7 +56,8 @@ TEST(Report, WorstSeverityDecidesTheExitCode) {
 
 TEST(Report, SortsWorstFirstThenByCheckNumber) {
   Report r;
-  for (const char* id : {"D10", "D2", "W1", "D1"}) r.findings.push_back(MakeFinding(id, Severity::kInfo, "t", "", "", "", {}));
+  for (const char* id : {"D10", "D2", "W1", "D1"})
+    r.findings.push_back(MakeFinding(id, Severity::kInfo, "t", "", "", "", {}));
   r.findings.push_back(MakeFinding("D15", Severity::kLow, "t", "", "", "", {}));
   r.Sort();
   std::vector<std::string> ids;
@@ -70,12 +74,12 @@ TEST(Render, JsonIsStableAndDocumented) {
   // The keys docs/scan.md documents, no more and no fewer.
   std::vector<std::string> top;
   for (auto& [k, v] : j.items()) top.push_back(k);
-  EXPECT_EQ(top, (std::vector<std::string>{"errors", "findings", "finished", "schema", "scope", "services", "started",
-                                           "summary", "tool"}));
+  EXPECT_EQ(top, (std::vector<std::string>{"errors", "findings", "finished", "schema", "scope",
+                                           "services", "started", "summary", "tool"}));
   std::vector<std::string> keys;
   for (auto& [k, v] : j["findings"][0].items()) keys.push_back(k);
-  EXPECT_EQ(keys, (std::vector<std::string>{"check", "cves", "fix", "hipaa", "id", "received", "sent", "severity",
-                                            "target", "title", "why"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"check", "cves", "fix", "hipaa", "id", "received",
+                                            "sent", "severity", "target", "title", "why"}));
   EXPECT_EQ(j["findings"][0]["id"], "D8");
   EXPECT_EQ(j["findings"][0]["severity"], "critical");
   EXPECT_EQ(j["summary"]["worst"], "critical");
@@ -179,8 +183,9 @@ TEST(Render, SarifHasRulesAndLevels) {
 TEST(Render, TextHasASummaryLine) {
   std::string text = Render(Sample(), Format::kText);
   EXPECT_NE(text.find("[CRITICAL] D8 query leak"), std::string::npos) << text;
-  EXPECT_NE(text.find("summary: 1 critical, 1 high, 0 medium, 0 low, 1 info; worst critical; exit 13"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("summary: 1 critical, 1 high, 0 medium, 0 low, 1 info; worst critical; exit 13"),
+      std::string::npos)
       << text;
 }
 
@@ -205,18 +210,23 @@ std::string ReportJson(const std::vector<Finding>& findings) {
 TEST(Compare, InsideAndOutsideSideBySide) {
   Software none;
   // Inside: the DICOM port leaks; outside (another address, same port): it is closed off.
-  std::string inside = ReportJson({MakeFinding("D8", Severity::kCritical, "10.1.2.3:4242", "3 patients", "", "", none),
-                                   MakeFinding("D1", Severity::kInfo, "10.1.2.3:4242", "dicom", "", "", none),
-                                   MakeFinding("W1", Severity::kHigh, "http://10.1.2.3:8042", "PHI over HTTP", "", "", none)});
-  std::string outside = ReportJson({MakeFinding("D1", Severity::kInfo, "203.0.113.9:4242", "dicom", "", "", none),
-                                    MakeFinding("W1", Severity::kHigh, "http://203.0.113.9:8042/", "PHI over HTTP", "", "",
-                                                none)});
+  std::string inside = ReportJson(
+      {MakeFinding("D8", Severity::kCritical, "10.1.2.3:4242", "3 patients", "", "", none),
+       MakeFinding("D1", Severity::kInfo, "10.1.2.3:4242", "dicom", "", "", none),
+       MakeFinding("W1", Severity::kHigh, "http://10.1.2.3:8042", "PHI over HTTP", "", "", none)});
+  std::string outside =
+      ReportJson({MakeFinding("D1", Severity::kInfo, "203.0.113.9:4242", "dicom", "", "", none),
+                  MakeFinding("W1", Severity::kHigh, "http://203.0.113.9:8042/", "PHI over HTTP",
+                              "", "", none)});
   int rc = -1;
   auto text = Compare(inside, outside, "inside.json", "outside.json", false, &rc);
   ASSERT_TRUE(text.ok()) << text.status().ToString();
   EXPECT_EQ(rc, kExitCritical);
-  EXPECT_NE(text->find("D8     :4242        critical    | - !=  3 patients"), std::string::npos) << *text;
-  EXPECT_NE(text->find("W1     http:8042    high        | high     PHI over HTTP"), std::string::npos) << *text;
+  EXPECT_NE(text->find("D8     :4242        critical    | - !=  3 patients"), std::string::npos)
+      << *text;
+  EXPECT_NE(text->find("W1     http:8042    high        | high     PHI over HTTP"),
+            std::string::npos)
+      << *text;
   EXPECT_EQ(text->find("D1 "), std::string::npos) << "info on both sides is not a difference";
   auto j = nlohmann::json::parse(*Compare(inside, outside, "a", "b", true, &rc));
   EXPECT_EQ(j["schema"], "bastion-scan-compare/1");

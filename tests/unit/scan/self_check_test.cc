@@ -43,7 +43,8 @@ TEST(SelfCheck, PlainOffLoopback) {
 
 TEST(SelfCheck, NodeFromEverywhereWithEveryService) {
   SelfState s = Default();
-  s.nodes.push_back({"OPENDOOR", {"0.0.0.0/0"}, {"echo", "store", "find", "move", "get"}, false, false});
+  s.nodes.push_back(
+      {"OPENDOOR", {"0.0.0.0/0"}, {"echo", "store", "find", "move", "get"}, false, false});
   auto f = CheckSelf(s);
   EXPECT_EQ(Worst(f, "S3"), Severity::kHigh);
   EXPECT_EQ(Worst(f, "S2"), Severity::kLow) << "plain allowed, but the plain port is on loopback";

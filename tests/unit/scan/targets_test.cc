@@ -25,7 +25,8 @@ TEST(Targets, RangesSkipNetworkAndBroadcast) {
   EXPECT_EQ(r->size(), 254u);
   EXPECT_EQ(r->front().address, "10.1.2.1");
   EXPECT_EQ(r->back().address, "10.1.2.254");
-  EXPECT_EQ(Addresses(ExpandTargets({"10.0.0.7/31"}, 256)), (std::vector<std::string>{"10.0.0.6", "10.0.0.7"}));
+  EXPECT_EQ(Addresses(ExpandTargets({"10.0.0.7/31"}, 256)),
+            (std::vector<std::string>{"10.0.0.6", "10.0.0.7"}));
 }
 
 TEST(Targets, RangesAreCapped) {
@@ -33,7 +34,8 @@ TEST(Targets, RangesAreCapped) {
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kTooLarge);
   EXPECT_TRUE(ExpandTargets({"10.1.0.0/23"}, 512).ok());
-  EXPECT_FALSE(ExpandTargets({"10.0.0.0/8"}, kHardMaxAddresses).ok()) << "the internet is not your own network";
+  EXPECT_FALSE(ExpandTargets({"10.0.0.0/8"}, kHardMaxAddresses).ok())
+      << "the internet is not your own network";
   EXPECT_FALSE(ExpandTargets({"0.0.0.0/0"}, kHardMaxAddresses).ok());
   EXPECT_FALSE(ExpandTargets({"2001:db8::/64"}, kHardMaxAddresses).ok());
   EXPECT_FALSE(ExpandTargets({"127.0.0.1"}, kHardMaxAddresses + 1).ok());
