@@ -153,7 +153,8 @@ int Scan(const ScanArgs& args) {
   if (!args.targets.empty()) {
     // Refuse an over-wide scope before anything is sent.
     auto hosts = scan::ExpandTargets(args.targets, args.max_hosts);
-    if (!hosts.ok()) {
+    // A name that does not resolve is a failed scan (exit 1, in the report), not a usage error.
+    if (!hosts.ok() && hosts.status().code() != Code::kNotFound) {
       std::cerr << "error: " << hosts.status().message() << "\n";
       return scan::kExitUsage;
     }

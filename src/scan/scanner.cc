@@ -782,6 +782,12 @@ Report Run(const Options& options) {
     }
   }
   for (const auto& url : options.web) ScanWeb(options, pacer, url, report);
+  // A scheduled scan of a server that is down must not look clean.
+  bool answered = false;
+  for (const auto& s : report.services)
+    answered |= s.protocol != "closed" && s.protocol != "filtered";
+  if (!answered && (!options.targets.empty() || !options.web.empty()) && report.errors.empty())
+    report.errors.push_back("nothing answered on the ports and URLs given: nothing was checked");
   report.connections = pacer.connections();
   report.finished = UtcTimestampNow();
   report.Sort();
