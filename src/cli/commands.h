@@ -41,6 +41,7 @@ int Import(const std::filesystem::path& data, const std::vector<std::filesystem:
 struct ScanArgs {
   std::vector<std::string> targets, web, compare;
   std::string ports, ae, known_ae, canary, format = "text", out, data, ca, move_ae = "BASTIONSCAN";
+  std::string tls_cert, tls_key;
   bool allow_write = false, self = false;
   int max_hosts = 256, timeout = 10;
   double rate = 10.0;

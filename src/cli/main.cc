@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   scan_cmd->add_option("--move-port", scan.move_port, "port of the scanner's own C-MOVE destination (default: any)");
   scan_cmd->add_option("--ca", scan.ca, "CA certificates (PEM) to verify servers' certificates against");
+  scan_cmd->add_option("--tls-cert", scan.tls_cert, "client certificate (PEM) for DICOM TLS ports that require one");
+  scan_cmd->add_option("--tls-key", scan.tls_key, "its private key (PEM, unencrypted)");
   scan_cmd->add_option("--compare", scan.compare, "FIRST.json SECOND.json: two JSON reports side by side")
       ->expected(2);
 

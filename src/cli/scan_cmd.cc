@@ -133,6 +133,12 @@ int Scan(const ScanArgs& args) {
   o.move_ae = args.move_ae;
   o.move_port = args.move_port;
   o.ca_file = args.ca;
+  o.tls_certificate = args.tls_cert;
+  o.tls_private_key = args.tls_key;
+  if (args.tls_cert.empty() != args.tls_key.empty()) {
+    std::cerr << "error: --tls-cert and --tls-key go together\n";
+    return scan::kExitUsage;
+  }
   auto format = scan::ParseFormat(args.format);
   if (!format) {
     std::cerr << "error: --format must be text, json, html or sarif\n";

@@ -270,6 +270,17 @@ AssociationOutcome DicomSession::Open(const std::string& address, std::uint16_t 
     state_->tls->setTLSProfile(TSP_Profile_BCP195);
     state_->tls->activateCipherSuites();
     state_->tls->setCertificateVerification(DCV_ignoreCertificate);
+    if (!options_.tls_certificate.empty()) {
+      OFCondition c =
+          state_->tls->setPrivateKeyFile(options_.tls_private_key.c_str(), DCF_Filetype_PEM);
+      if (c.good())
+        c = state_->tls->setCertificateFile(options_.tls_certificate.c_str(), DCF_Filetype_PEM);
+      if (c.bad() || !state_->tls->checkPrivateKeyMatchesCertificate()) {
+        out.kind = AssociationOutcome::kTlsFailed;
+        out.detail = "the client certificate or key given with --tls-cert/--tls-key is unusable";
+        return out;
+      }
+    }
     ASC_setTransportLayer(state_->net, state_->tls.get(), 0);
   }
   static const std::vector<const char*> all_ts = [] {

@@ -130,6 +130,10 @@ struct Options {
   std::uint16_t move_port = 0;          // its port (0: any free port)
   int max_find_results = 1000;          // stop counting (C-CANCEL) after this many answers
   std::string ca_file;  // trust anchors for certificate checks (else: report untrusted as info)
+  // A client certificate and key (PEM) to present on DICOM TLS ports that
+  // require one, e.g. a registered node's: the checks then run behind the
+  // handshake (the TLS checks themselves never send it).
+  std::string tls_certificate, tls_private_key;
   std::string web_user, web_password;  // operator-supplied credentials for authenticated web checks
 };
 

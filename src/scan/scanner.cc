@@ -255,6 +255,8 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
 
   // D2, and what speaks on the port.
   bool tls = false;
+  bool tls_reported = false;  // the D13 TLS findings are in the report already
+  bool with_cert = false;     // behind a handshake that needed the operator's certificate
   AssociationOutcome a2 =
       s.Open(host.address, port, false, rnd_calling, rnd_called, Proposal::kCapability);
   s.Release();
@@ -274,17 +276,23 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
     // Otherwise a DICOM server that aborted goes on in plain DICOM; a TLS port goes on over TLS.
     if (tls_result.speaks_tls) {
       svc.protocol = "tls";
+      const bool have_cert = !options.tls_certificate.empty();
       if (tls_result.client_cert_required) {
         TlsFindings("D13", ep, tls_result, sw, true, ca_given, report, svc);
-        // Nothing speaks DICOM to a peer without a certificate: reachable TLS is not an open door.
-        report.findings.push_back(
-            MakeFinding("D1", Severity::kInfo, ep,
-                        "TLS port that requires a client certificate: DICOM is not reachable "
-                        "without one",
-                        "TCP connect, then a TLS ClientHello without a client certificate",
-                        "handshake refused without a certificate", sw));
-        report.services.push_back(svc);
-        return;
+        tls_reported = true;
+        if (!have_cert) {
+          // Nothing speaks DICOM to a peer without a certificate: reachable TLS is not an open
+          // door.
+          report.findings.push_back(
+              MakeFinding("D1", Severity::kInfo, ep,
+                          "TLS port that requires a client certificate: DICOM is not reachable "
+                          "without one",
+                          "TCP connect, then a TLS ClientHello without a client certificate",
+                          "handshake refused without a certificate", sw));
+          report.services.push_back(svc);
+          return;
+        }
+        with_cert = true;
       }
       tls = true;
       a2 = s.Open(host.address, port, true, rnd_calling, rnd_called, Proposal::kCapability);
@@ -299,7 +307,9 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
     }
   }
   svc.protocol = tls ? "dicom-tls" : "dicom";
-  const char* via = tls ? " over TLS" : "";
+  const char* via = with_cert ? " over TLS (with the client certificate given)"
+                    : tls     ? " over TLS"
+                              : "";
   note_software(a2);
   report.findings.push_back(
       MakeFinding("D1", outside ? Severity::kHigh : Severity::kInfo, ep,
@@ -333,6 +343,7 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
     report.findings.push_back(std::move(f));
   };
   std::string called = options.called_ae;
+  bool known_from_wrong_host = false;  // D4: the known AE title is accepted from anywhere
   if (a2.kind == AssociationOutcome::kAccepted) {
     bool data = a2.AcceptsData();
     access_finding(
@@ -462,6 +473,7 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
     bool elsewhere =
         registered && ours && !(registered->base.v6 == ours->v6 && registered->Contains(*ours));
     if (k.kind == AssociationOutcome::kAccepted && elsewhere) {
+      known_from_wrong_host = true;
       report.findings.push_back(
           MakeFinding("D4", Severity::kMedium, ep,
                       "known AE title " + Printable(options.known_ae) + " registered for " +
@@ -517,11 +529,23 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
           MakeFinding("D13", Severity::kInfo, ep,
                       "plain DICOM (no TLS) on this port, but no association was admitted",
                       "the associations above", "see D2/D3", sw));
-    else
+    else if (!tls_reported)
       TlsFindings("D13", ep, tls_result, sw, true, ca_given, report, svc);
     report.services.push_back(svc);
     return;
   }
+
+  // What the data checks prove depends on who ran them: a stranger (a random
+  // or guessed AE title, or the known one from an address it is not
+  // registered for) getting data is a leak; the operator's registered node
+  // getting what it is registered for is the server doing its job.
+  const bool as_known = !options.known_ae.empty() && best->calling == options.known_ae;
+  const bool stranger = !as_known || known_from_wrong_host;
+  auto for_stranger = [&](Severity sev) { return stranger ? sev : Severity::kInfo; };
+  const std::string as_note = stranger
+                                  ? ""
+                                  : " (as the registered AE title " + Printable(options.known_ae) +
+                                        ": what a registered node may do, not a leak)";
 
   // D6: capability map of the widest access.
   svc.accepted_services = best->outcome.AcceptedNames();
@@ -546,7 +570,7 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
                    (loopback ? " (loopback target: the traffic stays on this host)" : "")
              : "plain DICOM (no TLS), Verification only",
         Proposed(best->calling, best->called, best->outcome), best->outcome.Describe(), sw));
-  } else {
+  } else if (!tls_reported) {
     TlsFindings("D13", ep, tls_result, sw, true, ca_given, report, svc);
   }
   if (!data) {
@@ -563,7 +587,19 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
     std::string sent = Proposed(
         best->calling, best->called, o,
         ", User Identity username+passcode (a wrong passcode), positive response requested");
-    if (o.kind == AssociationOutcome::kAccepted && o.AcceptsData()) {
+    if (with_cert) {
+      report.findings.push_back(
+          MakeFinding("D12", Severity::kInfo, ep,
+                      "identity is established by the client certificate the server required", sent,
+                      o.Describe(), sw));
+    } else if (!stranger) {
+      report.findings.push_back(MakeFinding(
+          "D12", Severity::kInfo, ep,
+          "the registered AE title is admitted on its AE title and address; User Identity is not "
+          "checked" +
+              std::string(o.kind == AssociationOutcome::kAccepted ? "" : " (not accepted)"),
+          sent, o.Describe(), sw));
+    } else if (o.kind == AssociationOutcome::kAccepted && o.AcceptsData()) {
       std::string title =
           "accepted with a wrong passcode (and without any User Identity): DICOM identity is not "
           "checked";
@@ -610,10 +646,10 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
         ". Values were neither kept nor printed.";
     if (f.answers > 0) {
       data_flowed = true;
-      report.findings.push_back(MakeFinding("D8", Severity::kCritical, ep,
+      report.findings.push_back(MakeFinding("D8", for_stranger(Severity::kCritical), ep,
                                             "wildcard C-FIND at " + std::string(level) +
                                                 " returned " + std::to_string(f.answers) +
-                                                (study_level ? " studies" : " patients"),
+                                                (study_level ? " studies" : " patients") + as_note,
                                             sent, received, sw));
       if (f.cancelled || (f.error.empty() && f.final_status == 0))
         report.findings.push_back(MakeFinding(
@@ -667,18 +703,21 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
                                    std::to_string(m.completed) + " completed, " +
                                    std::to_string(m.failed) + " failed"
                              : "no final status: " + m.error);
-        Severity sev = m.connected_back && m.instances_received > 0 ? Severity::kCritical
-                       : m.connected_back                           ? Severity::kHigh
-                                                                    : Severity::kInfo;
+        Severity sev = !stranger                                      ? Severity::kInfo
+                       : m.connected_back && m.instances_received > 0 ? Severity::kCritical
+                       : m.connected_back                             ? Severity::kHigh
+                                                                      : Severity::kInfo;
         if (m.connected_back)
           data_flowed = true;
         else
           op_refused = true;
         report.findings.push_back(MakeFinding(
             "D10", sev, ep,
-            m.connected_back
-                ? "C-MOVE sent images to a destination chosen by an unauthenticated requester"
-                : "C-MOVE to the scanner's destination was not carried out",
+            (m.connected_back ? (stranger ? "C-MOVE sent images to a destination chosen by an "
+                                            "unauthenticated requester"
+                                          : "C-MOVE sent images to the scanner's destination")
+                              : "C-MOVE to the scanner's destination was not carried out") +
+                as_note,
             sent, received, sw));
       }
     }
@@ -705,14 +744,16 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
         data_flowed = true;
       else
         op_refused = true;
-      report.findings.push_back(
-          MakeFinding("D11", stored ? Severity::kHigh : Severity::kInfo, ep,
-                      stored ? "the server stored an instance from an unauthenticated peer"
-                             : "C-STORE was refused",
-                      sent,
-                      st.error.empty() ? "C-STORE-RSP " + DescribeDimseStatus(st.status)
-                                       : "no response: " + st.error,
-                      sw));
+      report.findings.push_back(MakeFinding(
+          "D11", stored ? for_stranger(Severity::kHigh) : Severity::kInfo, ep,
+          (stored ? (stranger ? "the server stored an instance from an unauthenticated peer"
+                              : "the server stored the synthetic instance")
+                  : "C-STORE was refused") +
+              as_note,
+          sent,
+          st.error.empty() ? "C-STORE-RSP " + DescribeDimseStatus(st.status)
+                           : "no response: " + st.error,
+          sw));
     }
     s.Release();
   }
@@ -737,10 +778,11 @@ void ScanDicomEndpoint(const Options& options, Pacer& pacer, const Host& host, s
       else
         op_refused = true;
       report.findings.push_back(MakeFinding(
-          "D9", r.instances_received > 0 ? Severity::kCritical : Severity::kInfo, ep,
-          r.instances_received > 0
-              ? "C-GET handed over " + std::to_string(r.instances_received) + " instances"
-              : "C-GET returned no instances",
+          "D9", r.instances_received > 0 ? for_stranger(Severity::kCritical) : Severity::kInfo, ep,
+          (r.instances_received > 0
+               ? "C-GET handed over " + std::to_string(r.instances_received) + " instances"
+               : std::string("C-GET returned no instances")) +
+              as_note,
           sent, received, sw));
     }
     s.Release();

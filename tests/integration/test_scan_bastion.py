@@ -106,3 +106,35 @@ class ScanBastionTest(h.BastionTestCase):
         self.assertEqual({s["endpoint"] for s in report["services"]},
                          {f"{h.LOOPBACK}:{b.plain_port}", f"{h.LOOPBACK}:{b.tls_port}"})
         b.stop()
+
+    def test_behind_the_tls_handshake_with_a_node_certificate(self):
+        """With a registered node's certificate the checks run over DICOM TLS:
+        the certificate admits its own AE title only (a random calling AE with
+        it is rejected with reason 3), and the node gets exactly its services."""
+        b = self.new_bastion()
+        b.node_add("TLSNODE", allow="echo,store", tls_only=True)
+        tls = b.node_cert("TLSNODE")
+        b.start()
+        rc, report, p = scan(b, h.LOOPBACK, "--ports", str(b.tls_port), "--ae", "BASTION", "--known-ae",
+                             "TLSNODE", "--tls-cert", tls.cert, "--tls-key", tls.key, "--allow-write")
+        target = f"{h.LOOPBACK}:{b.tls_port}"
+        services = {s["endpoint"]: s for s in report["services"]}
+        self.assertEqual(services[target]["protocol"], "dicom-tls", p.out[-3000:])
+        self.assertEqual(services[target]["details"]["tls_client_certificate"], "required")
+        d3 = st.findings(report, "D3")
+        self.assertEqual(len(d3), 1, report["findings"])
+        self.assertEqual(d3[0]["severity"], "info")
+        self.assertIn("reason 3 (calling AE title not recognized)", d3[0]["received"])
+        d6 = st.findings(report, "D6")
+        self.assertTrue(d6 and "the known calling AE title TLSNODE" in d6[0]["title"], d6)
+        self.assertIn("CT Image Storage", services[target]["accepted_services"])
+        self.assertNotIn("Study Root FIND", services[target]["accepted_services"])
+        self.assertEqual(st.findings(report, "D12")[0]["severity"], "info")
+        # The node may store, and did: that is the server doing its job, not a leak.
+        d11 = st.findings(report, "D11")
+        self.assertTrue(d11 and d11[0]["severity"] == "info" and "registered AE title TLSNODE" in d11[0]["title"],
+                        d11)
+        self.assertEqual(len(b.objects()), 1)
+        # Behind the handshake nothing is open to strangers; only the version banner is above info.
+        self.assertEqual({f["id"] for f in st.above_info(report)}, {"D14"})
+        self.assertEqual(rc, 12)
