@@ -14,11 +14,13 @@ build_pkgs=(
   libdcmtk-dev libssl-dev libsodium-dev libsqlite3-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev  # the build includes the unit tests
+  libcurl4-openssl-dev       # bastion scan: the web checks (W1-W7) speak HTTP(S) through libcurl
 )
 test_pkgs=(
   dcmtk            # storescu, echoscu, findscu, ... : real peers nobody here wrote
   python3-pydicom  # its data/ folder is our real-world sample corpus
   python3 python3-cryptography openssl procps iproute2 util-linux  # util-linux: unshare, nsenter for the 0.0.0.0 tests
+  orthanc orthanc-dicomweb curl  # bastion scan's tests scan a real Orthanc (started by the tests, never as a service); curl asks it what it holds
 )
 bench_pkgs=(
   libbenchmark-dev orthanc util-linux

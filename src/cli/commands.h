@@ -73,6 +73,18 @@ int TokenRevoke(const std::filesystem::path& data, const std::string& id);
 Result<std::string> CreateFirstAdmin(const std::filesystem::path& data);
 
 int Import(const std::filesystem::path& data, const std::vector<std::filesystem::path>& paths);
+
+// `bastion scan`: exits with the worst severity found (docs/scan.md), not the codes above.
+struct ScanArgs {
+  std::vector<std::string> targets, web, compare;
+  std::string ports, ae, known_ae, canary, format = "text", out, data, ca, move_ae = "BASTIONSCAN";
+  std::string tls_cert, tls_key;
+  bool allow_write = false, self = false;
+  int max_hosts = 256, timeout = 10;
+  double rate = 10.0;
+  std::uint16_t move_port = 0;
+};
+int Scan(const ScanArgs& args);
 int AuditVerify(const std::filesystem::path& data);
 
 }  // namespace bastion::cli

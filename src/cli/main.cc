@@ -125,6 +125,32 @@ int main(int argc, char** argv) {
   auto* audit_verify = audit_cmd->add_subcommand("verify", "check the audit log's hash chain");
   add_data(audit_verify);
 
+  cli::ScanArgs scan;
+  auto* scan_cmd = app.add_subcommand("scan", "check a PACS (any vendor's) for open doors: see docs/scan.md");
+  scan_cmd->add_option("targets", scan.targets, "host names, addresses or CIDR ranges of your own network");
+  scan_cmd->add_option("--ports", scan.ports, "DICOM ports to try (default 104,11112,4242,2761,2762)");
+  scan_cmd->add_option("--ae", scan.ae, "the server's AE title (called AE), if you know it");
+  scan_cmd->add_option("--known-ae", scan.known_ae, "AE[@HOST]: a calling AE the server has registered (for HOST)");
+  scan_cmd->add_option("--web", scan.web, "base URLs of web front ends (http://host:8042 ...)");
+  scan_cmd->add_option("--canary", scan.canary, "Study Instance UID of a canary study for the retrieve proofs");
+  scan_cmd->add_flag("--allow-write", scan.allow_write, "send a synthetic, clearly marked instance (C-STORE, STOW)");
+  scan_cmd->add_option("--format", scan.format, "text|json|html|sarif")->capture_default_str();
+  scan_cmd->add_option("--out", scan.out, "write the report to FILE instead of stdout");
+  scan_cmd->add_flag("--self", scan.self, "check this Bastion's own configuration (with --data) and listeners");
+  scan_cmd->add_option("--data", scan.data, "data directory for --self");
+  scan_cmd->add_option("--max-hosts", scan.max_hosts, "refuse target ranges with more addresses (at most 4096)")
+      ->capture_default_str();
+  scan_cmd->add_option("--rate", scan.rate, "connection attempts per second at most")->capture_default_str();
+  scan_cmd->add_option("--timeout", scan.timeout, "seconds to wait for an answer")->capture_default_str();
+  scan_cmd->add_option("--move-ae", scan.move_ae, "AE title of the scanner's own C-MOVE destination")
+      ->capture_default_str();
+  scan_cmd->add_option("--move-port", scan.move_port, "port of the scanner's own C-MOVE destination (default: any)");
+  scan_cmd->add_option("--ca", scan.ca, "CA certificates (PEM) to verify servers' certificates against");
+  scan_cmd->add_option("--tls-cert", scan.tls_cert, "client certificate (PEM) for DICOM TLS ports that require one");
+  scan_cmd->add_option("--tls-key", scan.tls_key, "its private key (PEM, unencrypted)");
+  scan_cmd->add_option("--compare", scan.compare, "FIRST.json SECOND.json: two JSON reports side by side")
+      ->expected(2);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -154,6 +180,7 @@ int main(int argc, char** argv) {
   if (*audit_verify) return cli::AuditVerify(data);
   if (*send_cmd) return cli::Send(data, send_to, send_studies);
   if (*query_cmd) return cli::Query(data, query);
+  if (*scan_cmd) return cli::Scan(scan);
   std::cerr << app.help();
   return cli::kExitUsage;
 }
