@@ -31,7 +31,7 @@ Archive::Archive(const Config& config, Dependencies deps)
       commit_([this](std::vector<index::InstanceRecord>& batch) { return CommitBatch(batch); }, 256) {}
 
 audit::Actor Archive::ActorOf(const Principal& who) {
-  return audit::Actor{std::string(who.KindName()), who.id, who.address};
+  return audit::Actor{std::string(who.KindName()), who.id, who.address, who.via_node};
 }
 
 Status Archive::Audit(audit::AuditEvent event) {
@@ -55,9 +55,41 @@ void Archive::ApplyUserIdentity(const security::AssociationRequest& req, const s
     if (node.require_user_identity) refuse("node " + node.ae_title + " requires a user identity and none was sent");
     return;
   }
-  // User accounts arrive with the people layer; until then no identity can
-  // be verified, and an identity that cannot be verified is never ignored.
-  refuse("user identities cannot be verified by this server");
+  // An identity that was sent is always verified, never ignored: a wrong
+  // passcode must not fall back to the node's own rights.
+  const auto& id = *req.identity;
+  security::AuthFailure why = security::AuthFailure::kNone;
+  Result<security::Principal> person = Status(Code::kUnauthenticated, "no identity");
+  switch (id.type) {
+    case 2:
+      if (req.transport != security::Transport::kTls)
+        return refuse("a user name and passcode are accepted over DICOM TLS only");
+      if (!deps_.users) return refuse("no user accounts on this server");
+      person = deps_.users->Verify(id.primary, id.secondary, &why);
+      break;
+    case 5:
+      if (!deps_.tokens) return refuse("no API tokens on this server");
+      person = deps_.tokens->Verify(id.primary, &why);
+      break;
+    case 1:
+      return refuse("a user name without a passcode proves nothing; send a passcode (over TLS) or an API token");
+    default:
+      return refuse("user identity type " + std::to_string(id.type) +
+                    " is not supported; send a user name and passcode (over TLS) or an API token as a JWT");
+  }
+  if (!person.ok())
+    return refuse("user identity rejected (" + std::string(security::AuthFailureName(why)) + ")");
+  // The person, through this node: the node's services limited by the role.
+  security::PermissionSet allowed;
+  for (auto p : {security::Permission::kStore, security::Permission::kFind, security::Permission::kMove,
+                 security::Permission::kGet})
+    if (node.permissions.Has(p) && person->permissions.Has(p)) allowed.Add(p);
+  if (node.permissions.Has(security::Permission::kEcho)) allowed.Add(security::Permission::kEcho);  // no data
+  a.principal.kind = person->kind;
+  a.principal.id = person->id;
+  a.principal.user = person->user;
+  a.principal.via_node = node.ae_title;
+  a.principal.permissions = allowed;
 }
 
 Admission Archive::AdmitAssociation(const security::AssociationRequest& req) {

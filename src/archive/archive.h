@@ -27,6 +27,8 @@
 #include "security/association_policy.h"
 #include "security/nodes.h"
 #include "security/principal.h"
+#include "security/tokens.h"
+#include "security/users.h"
 #include "util/config.h"
 #include "util/group_commit.h"
 #include "util/status.h"
@@ -135,6 +137,8 @@ class Archive {
     blobs::StagingArea* staging;
     audit::AuditLog* audit;
     security::NodeDirectory* nodes;
+    security::UserStore* users = nullptr;    // people (User Identity Negotiation); null: none
+    security::TokenStore* tokens = nullptr;  // API tokens; null: none
   };
   Archive(const Config& config, Dependencies deps);
 

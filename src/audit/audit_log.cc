@@ -87,7 +87,10 @@ class FileAuditLog final : public AuditLog {
           {"time", UtcTimestampNow()},
           {"type", e.type},
           {"outcome", e.success ? "success" : "failure"},
-          {"actor", {{"kind", e.actor.kind}, {"id", e.actor.id}, {"address", e.actor.address}}},
+          {"actor", e.actor.via.empty()
+                        ? nlohmann::json{{"kind", e.actor.kind}, {"id", e.actor.id}, {"address", e.actor.address}}
+                        : nlohmann::json{{"kind", e.actor.kind}, {"id", e.actor.id}, {"address", e.actor.address},
+                                         {"via", e.actor.via}}},
           {"details", std::move(e.details)},
           {"prev", tail.hash},
       };

@@ -28,6 +28,7 @@ struct Actor {
   std::string kind;     // "node", "user", "token", "local-operator", "anonymous"
   std::string id;       // AE title, user name, token id, OS user
   std::string address;  // peer address, when there is one
+  std::string via = {}; // the DICOM node a person works through (User Identity Negotiation), or empty
 };
 
 struct AuditEvent {

@@ -21,9 +21,14 @@ Result<Stack> OpenStack(const std::filesystem::path& data) {
   BASTION_ASSIGN_OR_RETURN(s.audit, audit::OpenAuditLog(layout.audit()));
   s.nodes = std::make_unique<security::NodeDirectory>(security::NodesPath(data));
   BASTION_RETURN_IF_ERROR(s.nodes->Reload());
+  s.users = std::make_unique<security::UserStore>(security::UsersPath(data), security::UsersLockPath(data));
+  BASTION_RETURN_IF_ERROR(s.users->Reload());
+  s.tokens = std::make_unique<security::TokenStore>(security::TokensPath(data), security::TokensLockPath(data),
+                                                    *s.users);
+  BASTION_RETURN_IF_ERROR(s.tokens->Reload());
   s.archive = std::make_unique<archive::Archive>(
       s.config, archive::Archive::Dependencies{s.catalog.get(), s.blobs.get(), s.staging.get(), s.audit.get(),
-                                               s.nodes.get()});
+                                               s.nodes.get(), s.users.get(), s.tokens.get()});
   return s;
 }
 

@@ -33,6 +33,8 @@ struct Stack {
   std::unique_ptr<blobs::StagingArea> staging;
   std::unique_ptr<audit::AuditLog> audit;
   std::unique_ptr<security::NodeDirectory> nodes;
+  std::unique_ptr<security::UserStore> users;
+  std::unique_ptr<security::TokenStore> tokens;
   std::unique_ptr<archive::Archive> archive;
 };
 

@@ -49,6 +49,7 @@ struct Principal {
   std::string id;       // AE title, user name, token id, OS user name
   std::string user;     // the person behind it: the user name for kUser and the token's owner for kToken
   std::string address;  // network peer, when there is one
+  std::string via_node; // the DICOM node (AE title) a person works through, when identified on an association
   PermissionSet permissions;
 
   bool May(Permission p) const { return permissions.Has(p); }
