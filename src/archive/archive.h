@@ -170,6 +170,9 @@ class Archive {
                                     const std::string& move_destination = {});
   // Where DCMTK can read an instance of a plan from.
   Result<std::filesystem::path> LocalObjectPath(const index::CatalogRow& instance);
+  // The audit record of a request refused before it could be understood
+  // (a malformed identifier): an attempt to read is recorded all the same.
+  void RecordRefusedQuery(const security::Principal& who, const std::string& operation, const std::string& why);
   // The audit record of a finished retrieve: which instances went to whom.
   void RecordRetrieve(const security::Principal& who, const RetrievePlan& plan, const RetrieveOutcome& outcome);
 

@@ -160,6 +160,11 @@ Result<std::filesystem::path> Archive::LocalObjectPath(const index::CatalogRow& 
   return *path;
 }
 
+void Archive::RecordRefusedQuery(const Principal& who, const std::string& operation, const std::string& why) {
+  (void)Audit(audit::AuditEvent{operation == "find" ? "query" : "retrieve", false, ActorOf(who),
+                                {{"operation", operation}, {"error", why}}});
+}
+
 void Archive::RecordRetrieve(const Principal& who, const RetrievePlan& plan, const RetrieveOutcome& outcome) {
   nlohmann::json details = nlohmann::json::parse(plan.audit_scope, nullptr, false);
   if (plan.destination) details["destination_address"] = plan.destination->endpoint.ToString();

@@ -191,9 +191,8 @@ void FindCallback(void* data, OFBool cancelled, T_DIMSE_C_FindRQ*, DcmDataset* i
       rsp->DimseStatus = QrFailureStatus(id.status(), QrService::kFind);
       *detail = ErrorComment(id.status().message());
       // Still audited: a malformed query is an attempt to read.
-      archive::QueryRequest bare;
-      bare.model = st->model;
-      (void)st->ctx->archive.Find(st->ctx->principal, bare).status();
+      st->ctx->archive.RecordRefusedQuery(st->ctx->principal, "find", id.status().message());
+      spdlog::info("C-FIND from {} refused: {}", st->ctx->peer_log, id.status().message());
       return;
     }
     st->id = std::move(*id);
@@ -287,6 +286,8 @@ void RetrieveStep(RetrieveState* st, bool cancelled, DcmDataset* ids, std::uint1
                                          st->service == QrService::kMove ? archive::RetrieveKind::kMove
                                                                          : archive::RetrieveKind::kGet,
                                          request, st->destination);
+    // (A malformed identifier still goes through PlanRetrieve with a bare
+    // request: the permission check and the refusal's audit record happen there.)
     Status why = !id.ok() ? id.status() : plan.status();
     if (!id.ok() || !plan.ok()) {
       st->finished = true;
@@ -375,7 +376,7 @@ void MoveCallback(void* data, OFBool cancelled, T_DIMSE_C_MoveRQ*, DcmDataset* i
   rsp->NumberOfWarningSubOperations = c.warning;
   rsp->opts = O_MOVE_NUMBEROFREMAININGSUBOPERATIONS | O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS |
               O_MOVE_NUMBEROFFAILEDSUBOPERATIONS | O_MOVE_NUMBEROFWARNINGSUBOPERATIONS;
-  if (!st->started || (st->finished && st->plan.instances.empty() && status != STATUS_Success)) rsp->opts = 0;
+  if (st->finished && st->plan.instances.empty() && status != STATUS_Success) rsp->opts = 0;
 }
 
 void GetCallback(void* data, OFBool cancelled, T_DIMSE_C_GetRQ*, DcmDataset* ids, int, T_DIMSE_C_GetRSP* rsp,
