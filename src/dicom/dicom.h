@@ -31,6 +31,11 @@ const std::vector<std::string>& StorageSopClasses();
 
 inline constexpr std::string_view kVerificationSopClass = "1.2.840.10008.1.1";
 
+// How Bastion names itself in A-ASSOCIATE-AC/RQ (PS3.7 D.3.3.2): its own
+// implementation, not the toolkit's (a UUID-derived UID, PS3.5 B.2).
+inline constexpr const char* kImplementationClassUid = "2.25.17741525645780869754257428525189224797";
+inline constexpr const char* kImplementationVersionName = "BASTION_0_1";
+
 // The transfer syntaxes we receive and store as received: uncompressed,
 // deflated, and the JPEG, JPEG-LS, JPEG 2000 and RLE families.
 const std::vector<std::string>& AcceptedTransferSyntaxes();

@@ -182,6 +182,10 @@ Result<std::unique_ptr<ClientAssociation>> ClientAssociation::Open(
   cond = ASC_createAssociationParameters(&params, config.dicom.max_pdu_bytes);
   if (cond.bad()) return fail("association parameters", cond);
   ASC_setAPTitles(params, config.dicom.ae_title.c_str(), node.ae_title.c_str(), nullptr);
+  OFStandard::strlcpy(params->ourImplementationClassUID, dicom::kImplementationClassUid,
+                      sizeof params->ourImplementationClassUID);
+  OFStandard::strlcpy(params->ourImplementationVersionName, dicom::kImplementationVersionName,
+                      sizeof params->ourImplementationVersionName);
   ASC_setTransportLayerType(params, node.tls ? OFTrue : OFFalse);
   std::string address = node.endpoint.address.v6 ? "[" + node.endpoint.address.ToString() + "]"
                                                   : node.endpoint.address.ToString();

@@ -544,6 +544,10 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     ++accepted;
   }
   ASC_setAPTitles(params, nullptr, nullptr, config_.dicom.ae_title.c_str());
+  OFStandard::strlcpy(params->ourImplementationClassUID, dicom::kImplementationClassUid,
+                      sizeof params->ourImplementationClassUID);
+  OFStandard::strlcpy(params->ourImplementationVersionName, dicom::kImplementationVersionName,
+                      sizeof params->ourImplementationVersionName);
   // A verified identity is confirmed when asked (no server response data for
   // user/passcode; none issued for tokens either).
   // (DCMTK 3.6.7 declares ASC_setIdentAC but does not export it.)
