@@ -100,14 +100,17 @@ def wait_for(predicate, timeout, interval=0.05, what="condition"):
         delay = min(delay * 2, 0.5)
 
 
+def port_open(port, host=LOOPBACK):
+    """Whether something accepts TCP connections on host:port now."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def wait_port(port, timeout=10.0, host=LOOPBACK):
-    def ok():
-        try:
-            with socket.create_connection((host, port), timeout=1.0):
-                return True
-        except OSError:
-            return False
-    return wait_for(ok, timeout, what=f"port {host}:{port}")
+    return wait_for(lambda: port_open(port, host), timeout, what=f"port {host}:{port}")
 
 
 # ----------------------------------------------------------------------------

@@ -41,13 +41,24 @@ def corpus_rounds(files):
 class CorpusTest(h.BastionTestCase):
 
     def start_reference(self, out_dir):
-        port = h.free_port()
         os.makedirs(out_dir)
         log = out_dir + ".log"
-        self.spawn(["storescp", "-v", "--bit-preserving", "+xa", "-aet", "REF", "-od", out_dir,
-                    "-dhl", str(port)], stdout_path=log)
-        h.wait_port(port, 15)
-        return port
+        # A port that was free a moment ago can be taken meanwhile (another
+        # test's outgoing connection gets it as its ephemeral port): then
+        # storescp exits at once, and we try another port (bounded).
+        for _attempt in range(5):
+            port = h.free_port()
+            p = self.spawn(["storescp", "-v", "--bit-preserving", "+xa", "-aet", "REF", "-od", out_dir,
+                            "-dhl", str(port)], stdout_path=log)
+            try:
+                h.wait_for(lambda: p.poll() is not None or h.port_open(port), 15,
+                           what=f"storescp on port {port}")
+            except AssertionError:
+                p.kill()
+                continue
+            if p.poll() is None:
+                return port
+        self.fail("storescp could not listen on any of 5 free ports")
 
     def test_corpus_bit_identical_to_reference(self):
         files = h.all_files(h.PYDICOM_TEST_FILES)
