@@ -22,7 +22,6 @@ class UserIdentityTest(h.BastionTestCase):
     def setUp(self):
         super().setUp()
         self.b = self.new_bastion()
-        self.b.init()
         self.files = [os.path.join(h.PYDICOM_TEST_FILES, "CT_small.dcm")]
         for user, role in (("alice", "uploader"), ("rita", "reader")):
             p = self.b.cli("user", "add", "--data", self.b.data, user, "--role", role, "--password-stdin",
