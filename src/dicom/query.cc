@@ -316,9 +316,9 @@ Result<Matcher> Matcher::Parse(ValueKind kind, std::string_view raw) {
   m.value_kind_ = kind;
   std::string_view value = Trim(raw);
   if (value.empty() || value == "*") return m;  // universal
-  auto bad = [&](std::string_view why) {
-    return Status(Code::kInvalidArgument, "query value \"" + Printable(value.substr(0, 64)) + "\": " + std::string(why));
-  };
+  // The value itself is not repeated: it may be a name typed into the wrong
+  // key, and this message reaches the ordinary log and the error comment.
+  auto bad = [&](std::string_view why) { return Status(Code::kInvalidArgument, std::string(why)); };
 
   if (kind == ValueKind::kDate || kind == ValueKind::kTime || kind == ValueKind::kDateTime) {
     if (HasWildcard(value)) return bad("wildcards are not allowed in dates and times");
