@@ -72,18 +72,39 @@ def require_binaries(*need_synth):
         raise RuntimeError(f"bastion-synth not found at {SYNTH_BIN} (set BASTION_SYNTH_BIN)")
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(exclude=()):
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    for _ in range(50):
+    """A TCP port on 127.0.0.1 that was free a moment ago, chosen below the
+    kernel's ephemeral range: a port from that range can be handed to another
+    test's outgoing connection before our server binds it (seen in CI)."""
+    low, _high = _ephemeral_range()
+    top = max(low - 1, 2048)
+    bottom = max(1024, top - 12000)
+    for _ in range(200):
+        port = random.randint(bottom, top)
+        if port in exclude or port in _handed_out:
+            continue
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            s.bind((LOOPBACK, 0))
-            port = s.getsockname()[1]
+            s.bind((LOOPBACK, port))
+        except OSError:
+            continue
         finally:
             s.close()
-        if port not in exclude:
-            return port
+        _handed_out.add(port)
+        return port
     raise RuntimeError("no free port")
+
+
+_handed_out = set()  # within this test process, never the same port twice
 
 
 def wait_for(predicate, timeout, interval=0.05, what="condition"):

@@ -14,8 +14,11 @@ import unittest
 
 import harness as h
 
-STUDIES, SERIES, INSTANCES, ROWS, COLS = 2, 2, 100, 256, 256   # 400 x 128 kB
-KILL_AFTER = (120, 60)   # acknowledged stores (over all associations) before each SIGKILL
+# Enough files that each cycle is still sending when the kill comes: the
+# acknowledgement count is read from storescu's logs and lags behind, and
+# ingest got fast enough that 400 files were all acknowledged in one cycle.
+STUDIES, SERIES, INSTANCES, ROWS, COLS = 2, 2, 300, 128, 128   # 1200 x 32 kB
+KILL_AFTER = (100, 40)   # acknowledged stores (over all associations) before each SIGKILL
 
 
 class StorescuWatcher:
