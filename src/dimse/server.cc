@@ -139,22 +139,9 @@ Status BindListener(const Endpoint& ep, UniqueFd& out) {
   if (!fd.valid()) return ErrnoStatus("socket");
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ep.address.v6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   sockaddr_storage ss{};
-  socklen_t len;
-  if (ep.address.v6) {
-    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(ep.port);
-    std::memcpy(&sa->sin6_addr, ep.address.bytes.data(), 16);
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(ep.port);
-    std::memcpy(&sa->sin_addr, ep.address.bytes.data(), 4);
-    len = sizeof(sockaddr_in);
-  }
+  socklen_t len = ToSockaddr(ep.address, ep.port, &ss);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
     return ErrnoStatus("bind " + ep.ToString()).Annotate("is another server using the port?");
   if (::listen(fd.get(), 128) != 0) return ErrnoStatus("listen " + ep.ToString());

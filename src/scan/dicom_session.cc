@@ -84,20 +84,7 @@ std::string LocalAddressFor(const std::string& address, std::uint16_t port) {
   int fd = ::socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return "";
   sockaddr_storage ss{};
-  socklen_t len;
-  if (ip->v6) {
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(port);
-    std::memcpy(&sa->sin6_addr, ip->bytes.data(), 16);
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(port);
-    std::memcpy(&sa->sin_addr, ip->bytes.data(), 4);
-    len = sizeof(sockaddr_in);
-  }
+  socklen_t len = ToSockaddr(*ip, port, &ss);
   std::string out;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
     sockaddr_storage local{};
@@ -588,20 +575,7 @@ int ListenForMove(const std::string& local_address, std::uint16_t port, std::uin
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_storage ss{};
-  socklen_t len;
-  if (ip->v6) {
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(port);
-    std::memcpy(&sa->sin6_addr, ip->bytes.data(), 16);
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(port);
-    std::memcpy(&sa->sin_addr, ip->bytes.data(), 4);
-    len = sizeof(sockaddr_in);
-  }
+  socklen_t len = ToSockaddr(*ip, port, &ss);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 4) != 0) {
     *error = std::string("cannot listen on ") + EndpointName(ip->ToString(), port) + ": " +
              std::strerror(errno);

@@ -29,20 +29,7 @@ int Connect(const std::string& address, std::uint16_t port, int timeout_seconds)
   int fd = ::socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   sockaddr_storage ss{};
-  socklen_t len;
-  if (ip->v6) {
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(port);
-    std::memcpy(&sa->sin6_addr, ip->bytes.data(), 16);
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(port);
-    std::memcpy(&sa->sin_addr, ip->bytes.data(), 4);
-    len = sizeof(sockaddr_in);
-  }
+  socklen_t len = ToSockaddr(*ip, port, &ss);
   int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
   if (rc != 0 && errno != EINPROGRESS) {
     ::close(fd);

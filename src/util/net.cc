@@ -122,6 +122,22 @@ Result<Endpoint> Endpoint::Parse(std::string_view text) {
   return e;
 }
 
+socklen_t ToSockaddr(const IpAddress& address, std::uint16_t port, sockaddr_storage* out) {
+  *out = sockaddr_storage{};
+  if (address.v6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(out);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    std::memcpy(&sa->sin6_addr, address.bytes.data(), 16);
+    return sizeof(sockaddr_in6);
+  }
+  auto* sa = reinterpret_cast<sockaddr_in*>(out);
+  sa->sin_family = AF_INET;
+  sa->sin_port = htons(port);
+  std::memcpy(&sa->sin_addr, address.bytes.data(), 4);
+  return sizeof(sockaddr_in);
+}
+
 std::string Endpoint::ToString() const {
   // Built by appending: GCC 12 at -O3 warns (-Wrestrict, a false positive)
   // about the operator+ chain.

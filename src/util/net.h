@@ -3,6 +3,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <cstdint>
@@ -27,6 +28,9 @@ struct IpAddress {
   bool IsUnspecified() const;  // 0.0.0.0 or ::
   bool operator==(const IpAddress&) const = default;
 };
+
+// Fills `out` with a sockaddr_in / sockaddr_in6 for address:port; returns its length.
+socklen_t ToSockaddr(const IpAddress& address, std::uint16_t port, sockaddr_storage* out);
 
 // An address range "a.b.c.d/n" or a single address (a /32 or /128 range).
 struct IpRange {

@@ -239,3 +239,26 @@ TEST(EndpointTest, HostNameMessageSaysNumeric) {
 
 }  // namespace
 }  // namespace bastion
+
+namespace bastion {
+namespace {
+
+TEST(ToSockaddrTest, FillsFamilyPortAndAddress) {
+  sockaddr_storage ss{};
+  auto v4 = IpAddress::Parse("10.1.2.3");
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(ToSockaddr(*v4, 104, &ss), sizeof(sockaddr_in));
+  auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+  EXPECT_EQ(in->sin_family, AF_INET);
+  EXPECT_EQ(ntohs(in->sin_port), 104);
+  EXPECT_EQ(IpAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss))->ToString(), "10.1.2.3");
+  auto v6 = IpAddress::Parse("2001:db8::7");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(ToSockaddr(*v6, 2762, &ss), sizeof(sockaddr_in6));
+  EXPECT_EQ(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_family, AF_INET6);
+  EXPECT_EQ(ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port), 2762);
+  EXPECT_EQ(IpAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss))->ToString(), "2001:db8::7");
+}
+
+}  // namespace
+}  // namespace bastion
