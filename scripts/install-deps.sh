@@ -13,6 +13,7 @@ build_pkgs=(
   build-essential cmake pkg-config
   libdcmtk-dev libssl-dev libsodium-dev libsqlite3-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
+  libboost-dev               # Boost.Beast/Asio: the HTTPS server
   libgtest-dev libgmock-dev  # the build includes the unit tests
   libcurl4-openssl-dev       # bastion scan: the web checks (W1-W7) speak HTTP(S) through libcurl
 )

@@ -14,6 +14,7 @@
 // Thread-safe: one Archive serves every association and request.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -148,6 +149,28 @@ class Archive {
   // Audits a security event that is not a request for data (lockouts, aborted associations).
   void RecordSecurityEvent(const std::string& type, const audit::Actor& actor, nlohmann::json details);
 
+  // --- People on the web front end (the DIMSE side is ApplyUserIdentity) ---
+  // A password login: verified through the UserStore; success and failure are
+  // audited ("login"), with the reason in the record only. Every failure is
+  // kUnauthenticated with the same message (kUnavailable when too many checks
+  // run at once); `why` receives the reason for the caller's throttle.
+  Result<security::Principal> LoginWithPassword(std::string_view user, std::string_view password,
+                                                const std::string& address, std::string_view channel,
+                                                security::AuthFailure* why = nullptr);
+  // An API token (HTTP "Authorization: Bearer"). Failures are audited;
+  // successes are not (what the token is used for is).
+  Result<security::Principal> AuthenticateToken(std::string_view token, const std::string& address,
+                                                std::string_view channel);
+  // The principal of a person with a live session, as the account is now:
+  // kUnauthenticated when it was disabled or removed, or its password, role
+  // or flag changed after `since` (the session started before the change).
+  Result<security::Principal> CurrentUser(std::string_view user, std::chrono::system_clock::time_point since,
+                                          const std::string& address);
+  // Audits an access event that is not a request for data (logout, lockout,
+  // a request refused for want of credentials or permission).
+  void RecordAccessEvent(const std::string& type, bool success, const audit::Actor& actor, nlohmann::json details);
+  static audit::Actor ActorOf(const security::Principal& who);
+
   // --- Store ---
   // Checks the principal may store, and opens a staged object for the bytes.
   // The dataset bytes follow via IncomingObject::Append (no file meta).
@@ -188,7 +211,6 @@ class Archive {
   StoreResult Reject(const security::Principal& who, const ClaimedIdentity& claimed, Status why,
                      std::uint64_t size);
   Status Audit(audit::AuditEvent event);
-  static audit::Actor ActorOf(const security::Principal& who);
   // PS3.7 D.3.3.7: verifies the identity sent with an association (required
   // by some nodes) and narrows the principal to that person.
   void ApplyUserIdentity(const security::AssociationRequest& req, const security::Node& node, Admission& a);

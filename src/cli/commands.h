@@ -86,5 +86,7 @@ struct ScanArgs {
 };
 int Scan(const ScanArgs& args);
 int AuditVerify(const std::filesystem::path& data);
+// Prints the web route table: method, path, access (public / signed-in / a permission).
+int WebRoutes(bool json);
 
 }  // namespace bastion::cli

@@ -13,6 +13,8 @@
 #include "security/association_policy.h"
 #include "security/pki.h"
 #include "util/fs.h"
+#include "web/app.h"
+#include "web/server.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -23,7 +25,7 @@ int Init(const std::filesystem::path& data, const InitOptions& options) {
     PrintError("--ae must be 1-16 printable characters without backslash");
     return kExitUsage;
   }
-  for (const auto& bind : {options.tls_bind, options.plain_bind}) {
+  for (const auto& bind : {options.tls_bind, options.plain_bind, options.https_bind}) {
     if (!IpAddress::Parse(bind)) {
       PrintError("bind address '" + bind + "' must be a numeric IP address");
       return kExitUsage;
@@ -59,7 +61,7 @@ int Init(const std::filesystem::path& data, const InitOptions& options) {
   std::vector<std::string> dns = {"localhost"};
   if (host[0] && std::string(host) != "localhost") dns.emplace_back(host);
   std::vector<std::string> ips = {"127.0.0.1", "::1"};
-  for (const auto& bind : {options.tls_bind, options.plain_bind}) {
+  for (const auto& bind : {options.tls_bind, options.plain_bind, options.https_bind}) {
     auto a = IpAddress::Parse(bind);
     if (a && !a->IsUnspecified() && !a->IsLoopback()) ips.push_back(bind);
   }
@@ -124,7 +126,8 @@ int Init(const std::filesystem::path& data, const InitOptions& options) {
             << "  tls/server.pem          server certificate, SHA-256 " << server->sha256 << "\n"
             << "  catalog/, blobs/, audit/\n"
             << "DICOM over TLS will listen on " << options.tls_bind << ":" << options.tls_port
-            << ", plain DICOM on " << options.plain_bind << ":" << options.plain_port << ".\n"
+            << ", plain DICOM on " << options.plain_bind << ":" << options.plain_port << ", HTTPS on "
+            << options.https_bind << ":" << options.https_port << ".\n"
             << "Next: register a node (bastion node add --data " << data.string()
             << " --ae AE --host ADDR --allow echo,store), then: bastion serve --data " << data.string() << "\n"
             << "\nAdministrator: user admin, password (shown only now; stored only as an Argon2id hash):\n"
@@ -138,7 +141,7 @@ namespace {
 // An expired server certificate makes every TLS peer fail with an opaque
 // handshake error; say so plainly at start-up instead, and warn a month ahead.
 int CheckCertificates(const Config& config) {
-  if (config.dicom.tls_listen.empty()) return kExitOk;
+  if (config.dicom.tls_listen.empty() && config.web.https_listen.empty()) return kExitOk;
   for (const auto& [what, path] : {std::pair{"server certificate", config.tls.certificate},
                                    std::pair{"client CA certificate", config.tls.client_ca}}) {
     auto pem = ReadFile(path, 1 << 20);
@@ -226,8 +229,17 @@ int Serve(const std::filesystem::path& data) {
     PrintError("cannot start the DICOM listeners: " + s.ToString());
     return kExitFailed;
   }
-  spdlog::info("listening: {} (AE {})", server.DescribeListeners(), stack->config.dicom.ae_title);
-  std::cout << "ready: ae=" << stack->config.dicom.ae_title << " " << server.DescribeListeners() << std::endl;
+  web::WebApp web_app(stack->config, *stack->archive);
+  web::WebServer web_server(stack->config, web_app);
+  if (Status s = web_server.Start(); !s.ok()) {
+    server.Stop();
+    PrintError("cannot start the web listeners: " + s.ToString());
+    return s.code() == Code::kInsecureConfig ? kExitInsecureConfig : kExitFailed;
+  }
+  std::string listeners = server.DescribeListeners();
+  if (std::string web = web_server.DescribeListeners(); !web.empty()) listeners += " " + web;
+  spdlog::info("listening: {} (AE {})", listeners, stack->config.dicom.ae_title);
+  std::cout << "ready: ae=" << stack->config.dicom.ae_title << " " << listeners << std::endl;
 
   for (;;) {
     int sig = 0;
@@ -241,7 +253,8 @@ int Serve(const std::filesystem::path& data) {
     spdlog::info("signal {}: stopping", sig);
     break;
   }
-  if (!server.Stop()) {
+  bool web_stopped = web_server.Stop();
+  if (!server.Stop() || !web_stopped) {
     // Something may be half-stored: leave no clean-stop marker, so the next
     // start scans the object store.
     spdlog::warn("stopped with associations still running; the next start will run full recovery");
@@ -252,6 +265,27 @@ int Serve(const std::filesystem::path& data) {
   if (Status s = WriteFileAtomic(layout.clean_marker(), "", 0600); !s.ok())
     spdlog::warn("could not mark the clean stop: {}", s.ToString());
   spdlog::info("stopped");
+  return kExitOk;
+}
+
+}  // namespace bastion::cli
+
+namespace bastion::cli {
+
+int WebRoutes(bool json) {
+  nlohmann::json routes = nlohmann::json::array();
+  for (const auto& r : web::Routes()) {
+    std::string access = r.access == web::Access::kPublic     ? "public"
+                         : r.access == web::Access::kSignedIn ? "signed-in"
+                                                              : security::PermissionSet::NameOf(r.permission);
+    if (json) {
+      routes.push_back({{"method", r.method}, {"path", r.pattern}, {"access", access}, {"summary", r.summary}});
+    } else {
+      std::cout << r.method << std::string(r.method.size() < 8 ? 8 - r.method.size() : 1, ' ') << r.pattern
+                << "  [" << access << "]  " << r.summary << "\n";
+    }
+  }
+  if (json) std::cout << routes.dump(2) << "\n";
   return kExitOk;
 }
 

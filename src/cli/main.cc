@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--tls-bind", init.tls_bind, "address for DICOM over TLS")->capture_default_str();
   init_cmd->add_option("--plain-bind", init.plain_bind, "address for plain DICOM (keep it loopback)")
       ->capture_default_str();
+  init_cmd->add_option("--https-port", init.https_port, "HTTPS port (web UI, DICOMweb)")->capture_default_str();
+  init_cmd->add_option("--https-bind", init.https_bind, "address for HTTPS")->capture_default_str();
 
   auto* serve_cmd = app.add_subcommand("serve", "run the server until SIGTERM/SIGINT (SIGHUP reloads nodes)");
   add_data(serve_cmd);
@@ -125,6 +127,11 @@ int main(int argc, char** argv) {
   auto* audit_verify = audit_cmd->add_subcommand("verify", "check the audit log's hash chain");
   add_data(audit_verify);
 
+  auto* web_cmd = app.add_subcommand("web", "the HTTPS front end");
+  web_cmd->require_subcommand(1);
+  auto* web_routes = web_cmd->add_subcommand("routes", "every route and who may use it (the one route table)");
+  web_routes->add_flag("--json", json, "machine-readable output");
+
   cli::ScanArgs scan;
   auto* scan_cmd = app.add_subcommand("scan", "check a PACS (any vendor's) for open doors: see docs/scan.md");
   scan_cmd->add_option("targets", scan.targets, "host names, addresses or CIDR ranges of your own network");
@@ -181,6 +188,7 @@ int main(int argc, char** argv) {
   if (*send_cmd) return cli::Send(data, send_to, send_studies);
   if (*query_cmd) return cli::Query(data, query);
   if (*scan_cmd) return cli::Scan(scan);
+  if (*web_routes) return cli::WebRoutes(json);
   std::cerr << app.help();
   return cli::kExitUsage;
 }

@@ -129,6 +129,16 @@ Status SelfCheck(const Config& config, const std::vector<Node>& nodes) {
                         "nodes that need it by exact address (bastion node add --host ADDR), or set [dicom] "
                         "plain_listen = [\"127.0.0.1:11112\"] in bastion.toml.");
   }
+  for (const auto& ep : config.web.http_listen) {
+    if (ep.address.IsLoopback()) continue;
+    // Plain HTTP off loopback would carry passwords, session cookies and
+    // images in the clear (DESIGN: "HTTPS-only off loopback").
+    return Status(Code::kInsecureConfig,
+                  "plain HTTP is configured on " + ep.ToString() +
+                      ", which is not loopback: logins, session cookies and images would cross the network "
+                      "unencrypted. Use [web] https_listen for the network, and keep http_listen on 127.0.0.1 or "
+                      "::1 (for a reverse proxy on this machine) or empty.");
+  }
   if (config.dicom.tls_listen.empty() && config.dicom.plain_listen.empty())
     return Status(Code::kInsecureConfig, "no DICOM listener is configured ([dicom] tls_listen and plain_listen)");
   return Status::Ok();

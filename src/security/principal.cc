@@ -28,6 +28,12 @@ PermissionSet PermissionSet::All() {
   return s;
 }
 
+std::string PermissionSet::NameOf(Permission p) {
+  for (const auto& n : kNames)
+    if (n.p == p) return std::string(n.name);
+  return "unknown";
+}
+
 std::vector<std::string> PermissionSet::Names() const {
   std::vector<std::string> out;
   for (const auto& n : kNames)

@@ -33,6 +33,7 @@ class PermissionSet {
   // "echo,store"
   std::string ToString() const;
   std::vector<std::string> Names() const;
+  static std::string NameOf(Permission p);  // "find"
   // Parses a node's allow list, "echo,store,find,move,get,receive" (admin,
   // view and audit are for people, never granted to a node); nullopt names
   // the first unknown word in `bad`.

@@ -46,8 +46,30 @@ std::string FormatUtc(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+std::string FormatUtcMillis(std::chrono::system_clock::time_point t) {
+  std::string whole = FormatUtc(t);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+  if (ms < 0) ms += 1000;
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(ms));
+  whole.insert(whole.size() - 1, frac);
+  return whole;
+}
+
 std::optional<std::chrono::system_clock::time_point> ParseUtc(std::string_view text) {
   static constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:ddZ";
+  int millis = 0;
+  if (text.size() == kShape.size() + 4 && text[19] == '.') {
+    for (std::size_t i = 20; i < 23; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      millis = millis * 10 + (text[i] - '0');
+    }
+    std::string whole(text.substr(0, 19));
+    whole += text.substr(23);
+    auto t = ParseUtc(whole);
+    if (!t) return std::nullopt;
+    return *t + std::chrono::milliseconds(millis);
+  }
   if (text.size() != kShape.size()) return std::nullopt;
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (kShape[i] == 'd' ? (text[i] < '0' || text[i] > '9') : text[i] != kShape[i]) return std::nullopt;

@@ -31,6 +31,9 @@ Result<std::optional<std::string>> ReadPrivateFile(const std::filesystem::path& 
 
 // "2026-11-22T01:40:56Z" (UTC, whole seconds) and back; nullopt if not in that form.
 std::string FormatUtc(std::chrono::system_clock::time_point t);
+// "2026-11-22T05:06:10.123Z": where the order of events within a second matters.
+std::string FormatUtcMillis(std::chrono::system_clock::time_point t);
+// Either form.
 std::optional<std::chrono::system_clock::time_point> ParseUtc(std::string_view text);
 
 }  // namespace bastion::security

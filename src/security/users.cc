@@ -136,7 +136,7 @@ nlohmann::json ToJson(const User& u) {
           {"password_hash", u.password_hash},
           {"disabled", u.disabled},
           {"created", FormatUtc(u.created)},
-          {"changed", FormatUtc(u.changed)}};
+          {"changed", FormatUtcMillis(u.changed)}};
 }
 
 }  // namespace

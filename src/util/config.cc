@@ -59,6 +59,49 @@ failures_before_lockout = 20
 lockout_seconds = 300
 max_delay_ms = 2000
 
+[web]
+# HTTPS: the web UI, the viewer and DICOMweb (TLS 1.2+, AEAD suites, the
+# certificate of [tls]). Nothing that shows patient data answers without a
+# login or an API token. [] disables the web front end.
+https_listen = [")" << EndpointText(o.https_bind, o.https_port) << R"("]
+# Plain HTTP, for a reverse proxy on this machine: loopback addresses only
+# (anything else is refused at start-up). Off by default.
+http_listen = []
+# Open connections, in total and per peer address: finite, so that one client
+# cannot exhaust the server.
+max_connections = 256
+max_connections_per_address = 32
+# Largest request line + headers, in bytes.
+max_header_bytes = 16384
+# Largest body of an ordinary request (login, JSON), and of a STOW-RS upload
+# (streamed to disk, never held in memory). A declared Content-Length over the
+# limit is refused before the body is read.
+max_body_bytes = 1048576
+max_upload_bytes = 4294967296
+# Seconds allowed for a request's headers to arrive, and without any progress
+# while a body or response moves (slow clients cannot hold connections).
+header_timeout_seconds = 20
+idle_timeout_seconds = 60
+# A session ends after this many idle seconds (automatic logoff, HIPAA
+# 164.312(a)(2)(iii)) and, however active, after session_max_seconds.
+session_idle_seconds = 900
+session_max_seconds = 43200
+max_sessions = 10000
+# Strict-Transport-Security max-age, in seconds.
+hsts_max_age = 31536000
+
+[web.login_throttle]
+# Failed logins are counted per account and per address over window_seconds.
+# From failures_before_slowdown on, each failure is answered after a delay
+# that doubles up to max_delay_ms; at failures_before_lockout the account (or
+# address) is locked for lockout_seconds, even for the right password. Every
+# failure and lockout is an audit record.
+window_seconds = 900
+failures_before_slowdown = 3
+failures_before_lockout = 10
+lockout_seconds = 900
+max_delay_ms = 16000
+
 [tls]
 # Made by `bastion init` from a local CA; replace with the site's own PKI.
 certificate = "tls/server.pem"
@@ -113,18 +156,20 @@ Status ReadInt(const toml::table* t, const char* key, T& out, long long min, lon
   return Status::Ok();
 }
 
-Status ReadEndpoints(const toml::table* t, const char* key, std::vector<Endpoint>& out) {
+Status ReadEndpoints(const toml::table* t, const char* key, std::vector<Endpoint>& out,
+                     std::string_view where = "dicom") {
   if (t == nullptr) return Status::Ok();
   const toml::node* n = t->get(key);
   if (n == nullptr) return Status::Ok();
+  const std::string prefix = "[" + std::string(where) + "] ";
   const toml::array* arr = n->as_array();
-  if (arr == nullptr) return Status(Code::kInvalidArgument, std::string("[dicom] ") + key + " must be a list");
+  if (arr == nullptr) return Status(Code::kInvalidArgument, prefix + key + " must be a list");
   out.clear();
   for (const auto& item : *arr) {
     auto s = item.value<std::string>();
-    if (!s) return Status(Code::kInvalidArgument, std::string("[dicom] ") + key + " must list strings");
+    if (!s) return Status(Code::kInvalidArgument, prefix + key + " must list strings");
     auto e = Endpoint::Parse(*s);
-    if (!e.ok()) return e.status().Annotate(std::string("[dicom] ") + key);
+    if (!e.ok()) return e.status().Annotate(prefix + key);
     out.push_back(*e);
   }
   return Status::Ok();
@@ -142,6 +187,22 @@ Status ReadPath(const toml::table* t, const char* key, const std::filesystem::pa
   return Status::Ok();
 }
 
+Status ReadThrottle(const toml::table* th, std::string_view where, ThrottleOptions& t) {
+  if (th == nullptr) return Status::Ok();
+  BASTION_RETURN_IF_ERROR(CheckKeys(*th, where,
+                                    {"window_seconds", "failures_before_slowdown", "failures_before_lockout",
+                                     "lockout_seconds", "max_delay_ms"}));
+  BASTION_RETURN_IF_ERROR(ReadInt(th, "window_seconds", t.window_seconds, 1, 86400, where));
+  BASTION_RETURN_IF_ERROR(ReadInt(th, "failures_before_slowdown", t.failures_before_slowdown, 1, 100000, where));
+  BASTION_RETURN_IF_ERROR(ReadInt(th, "failures_before_lockout", t.failures_before_lockout, 1, 100000, where));
+  BASTION_RETURN_IF_ERROR(ReadInt(th, "lockout_seconds", t.lockout_seconds, 1, 86400, where));
+  BASTION_RETURN_IF_ERROR(ReadInt(th, "max_delay_ms", t.max_delay_ms, 0, 30000, where));
+  if (t.failures_before_lockout < t.failures_before_slowdown)
+    return Status(Code::kInvalidArgument,
+                  "[" + std::string(where) + "] failures_before_lockout must be >= failures_before_slowdown");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
@@ -149,6 +210,7 @@ Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
   c.data_dir = data_dir;
   c.dicom.tls_listen = {*Endpoint::Parse("0.0.0.0:2762")};
   c.dicom.plain_listen = {*Endpoint::Parse("127.0.0.1:11112")};
+  c.web.https_listen = {*Endpoint::Parse("0.0.0.0:8443")};
   c.tls.certificate = data_dir / "tls/server.pem";
   c.tls.private_key = data_dir / "tls/server-key.pem";
   c.tls.client_ca = data_dir / "tls/ca.pem";
@@ -161,7 +223,7 @@ Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
     msg << ConfigPath(data_dir).string() << " line " << e.source().begin.line << ": " << e.description();
     return Status(Code::kInvalidArgument, msg.str());
   }
-  BASTION_RETURN_IF_ERROR(CheckKeys(root, "top level", {"dicom", "tls", "storage", "query", "log"}));
+  BASTION_RETURN_IF_ERROR(CheckKeys(root, "top level", {"dicom", "web", "tls", "storage", "query", "log"}));
 
   const toml::table* dicom = root["dicom"].as_table();
   if (dicom) {
@@ -190,22 +252,34 @@ Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
     BASTION_RETURN_IF_ERROR(ReadInt(dicom, "acse_timeout_seconds", c.dicom.acse_timeout_seconds, 1, 3600, "dicom"));
     BASTION_RETURN_IF_ERROR(
         ReadInt(dicom, "dimse_timeout_seconds", c.dicom.dimse_timeout_seconds, 1, 86400, "dicom"));
-    if (const toml::table* th = dicom->get_as<toml::table>("throttle")) {
-      BASTION_RETURN_IF_ERROR(CheckKeys(*th, "dicom.throttle",
-                                        {"window_seconds", "failures_before_slowdown", "failures_before_lockout",
-                                         "lockout_seconds", "max_delay_ms"}));
-      auto& t = c.dicom.throttle;
-      BASTION_RETURN_IF_ERROR(ReadInt(th, "window_seconds", t.window_seconds, 1, 86400, "dicom.throttle"));
-      BASTION_RETURN_IF_ERROR(
-          ReadInt(th, "failures_before_slowdown", t.failures_before_slowdown, 1, 100000, "dicom.throttle"));
-      BASTION_RETURN_IF_ERROR(
-          ReadInt(th, "failures_before_lockout", t.failures_before_lockout, 1, 100000, "dicom.throttle"));
-      BASTION_RETURN_IF_ERROR(ReadInt(th, "lockout_seconds", t.lockout_seconds, 1, 86400, "dicom.throttle"));
-      BASTION_RETURN_IF_ERROR(ReadInt(th, "max_delay_ms", t.max_delay_ms, 0, 30000, "dicom.throttle"));
-      if (t.failures_before_lockout < t.failures_before_slowdown)
-        return Status(Code::kInvalidArgument,
-                      "[dicom.throttle] failures_before_lockout must be >= failures_before_slowdown");
-    }
+    BASTION_RETURN_IF_ERROR(ReadThrottle(dicom->get_as<toml::table>("throttle"), "dicom.throttle", c.dicom.throttle));
+  }
+
+  if (const toml::table* web = root["web"].as_table()) {
+    BASTION_RETURN_IF_ERROR(CheckKeys(
+        *web, "web",
+        {"https_listen", "http_listen", "max_connections", "max_connections_per_address",
+         "max_header_bytes", "max_body_bytes", "max_upload_bytes", "header_timeout_seconds", "idle_timeout_seconds",
+         "session_idle_seconds", "session_max_seconds", "max_sessions", "hsts_max_age", "login_throttle"}));
+    auto& w = c.web;
+    BASTION_RETURN_IF_ERROR(ReadEndpoints(web, "https_listen", w.https_listen, "web"));
+    BASTION_RETURN_IF_ERROR(ReadEndpoints(web, "http_listen", w.http_listen, "web"));
+    BASTION_RETURN_IF_ERROR(ReadInt(web, "max_connections", w.max_connections, 1, 65536, "web"));
+    BASTION_RETURN_IF_ERROR(
+        ReadInt(web, "max_connections_per_address", w.max_connections_per_address, 1, 65536, "web"));
+    BASTION_RETURN_IF_ERROR(ReadInt(web, "max_header_bytes", w.max_header_bytes, 1024, 1 << 20, "web"));
+    BASTION_RETURN_IF_ERROR(ReadInt(web, "max_body_bytes", w.max_body_bytes, 1024, 1LL << 30, "web"));
+    BASTION_RETURN_IF_ERROR(ReadInt(web, "max_upload_bytes", w.max_upload_bytes, 1024, 1LL << 42, "web"));
+    BASTION_RETURN_IF_ERROR(ReadInt(web, "header_timeout_seconds", w.header_timeout_seconds, 1, 3600, "web"));
+    BASTION_RETURN_IF_ERROR(ReadInt(web, "idle_timeout_seconds", w.idle_timeout_seconds, 1, 3600, "web"));
+    BASTION_RETURN_IF_ERROR(ReadInt(web, "session_idle_seconds", w.session_idle_seconds, 5, 86400, "web"));
+    BASTION_RETURN_IF_ERROR(ReadInt(web, "session_max_seconds", w.session_max_seconds, 5, 7 * 86400, "web"));
+    if (w.session_max_seconds < w.session_idle_seconds)
+      return Status(Code::kInvalidArgument, "[web] session_max_seconds must be >= session_idle_seconds");
+    BASTION_RETURN_IF_ERROR(ReadThrottle(web->get_as<toml::table>("login_throttle"), "web.login_throttle",
+                                         w.login_throttle));
+    BASTION_RETURN_IF_ERROR(ReadInt(web, "max_sessions", w.max_sessions, 1, 1000000, "web"));
+    BASTION_RETURN_IF_ERROR(ReadInt(web, "hsts_max_age", w.hsts_max_age, 0, 2LL * 31536000, "web"));
   }
 
   const toml::table* tls = root["tls"].as_table();

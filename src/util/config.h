@@ -65,9 +65,34 @@ struct QueryOptions {
   int max_retrieve_instances = 50000;
 };
 
+// The HTTPS front end: DICOMweb, the web UI, the viewer.
+struct WebOptions {
+  std::vector<Endpoint> https_listen;  // default 0.0.0.0:8443; [] disables the web front end
+  // Plain HTTP: loopback only (SelfCheck refuses anything else), off by default.
+  std::vector<Endpoint> http_listen;
+  int max_connections = 256;              // in total (one thread each); more wait in the kernel's backlog
+  int max_connections_per_address = 32;   // per peer address
+  std::uint32_t max_header_bytes = 16384; // request line + headers
+  std::uint64_t max_body_bytes = 1ull << 20;         // ordinary requests (login, JSON)
+  std::uint64_t max_upload_bytes = 4ull << 30;       // STOW-RS bodies, streamed to disk
+  int header_timeout_seconds = 20;        // from connection (or last response) to a complete header
+  int idle_timeout_seconds = 60;          // no byte moving in either direction
+  int session_idle_seconds = 900;         // HIPAA automatic logoff: 15 minutes
+  int session_max_seconds = 43200;        // absolute session lifetime: 12 hours
+  int max_sessions = 10000;
+  std::int64_t hsts_max_age = 31536000;   // one year
+  // Failed logins, per account and per address: slower, then locked.
+  ThrottleOptions login_throttle{.window_seconds = 900,
+                                 .failures_before_slowdown = 3,
+                                 .failures_before_lockout = 10,
+                                 .lockout_seconds = 900,
+                                 .max_delay_ms = 16000};
+};
+
 struct Config {
   std::filesystem::path data_dir;
   DicomOptions dicom;
+  WebOptions web;
   TlsOptions tls;
   StorageOptions storage;
   QueryOptions query;
@@ -80,6 +105,8 @@ struct InitOptions {
   std::uint16_t tls_port = 2762;
   std::string plain_bind = "127.0.0.1";
   std::uint16_t plain_port = 11112;
+  std::string https_bind = "0.0.0.0";
+  std::uint16_t https_port = 8443;
 };
 
 // The text of a new bastion.toml, every option present and commented.

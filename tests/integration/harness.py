@@ -583,6 +583,7 @@ class Bastion:
         self.data = os.path.join(workdir, name + "-data")
         self.tls_port = free_port()
         self.plain_port = free_port(exclude=(self.tls_port,))
+        self.https_port = free_port(exclude=(self.tls_port, self.plain_port))
         self.servers = []
         self.server = None
         self._nstart = 0
@@ -601,6 +602,10 @@ class Bastion:
         args = ["init", "--data", self.data, "--tls-port", self.tls_port, "--plain-port", self.plain_port]
         if "--tls-bind" not in extra:
             args += ["--tls-bind", LOOPBACK]  # never listen beyond loopback in tests
+        if "--https-bind" not in extra:
+            args += ["--https-bind", LOOPBACK]
+        if "--https-port" not in extra:
+            args += ["--https-port", self.https_port]
         if self.ae != "BASTION" and "--ae" not in extra:
             args += ["--ae", self.ae]
         return self.cli(*args, *extra)
@@ -779,6 +784,99 @@ class Bastion:
     def find(self, aet, tls=None, aec=None, port=None):
         port = port or (self.tls_port if tls is not None else self.plain_port)
         return findscu(port, aet, aec or self.ae, tls=tls, transcript=self.transcript)
+
+
+class HttpAnswer:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # list of (lower-case name, value)
+        self.body = body        # bytes
+
+    def header(self, name):
+        for n, v in self.headers:
+            if n == name.lower():
+                return v
+        return None
+
+    def all(self, name):
+        return [v for n, v in self.headers if n == name.lower()]
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return f"HTTP {self.status} {self.headers} {self.body[:300]!r}"
+
+
+class WebClient:
+    """curl against a running bastion's HTTPS port, verifying its certificate
+    against the data directory's CA, with its own cookie jar."""
+
+    def __init__(self, bastion, transcript, name="web", scheme="https", port=None):
+        self.b = bastion
+        self.transcript = transcript
+        self.scheme = scheme
+        self.port = port or bastion.https_port
+        self.dir = tempfile.mkdtemp(prefix=f"{name}-", dir=bastion.workdir)
+        self.jar = os.path.join(self.dir, "cookies.txt")
+        self.csrf = None
+
+    def url(self, path):
+        return f"{self.scheme}://localhost:{self.port}{path}"
+
+    def request(self, method, path, headers=(), data=None, data_file=None, token=None, cookies=True,
+                extra=(), timeout=60):
+        hdr_file = os.path.join(self.dir, "headers.txt")
+        body_file = os.path.join(self.dir, "body.bin")
+        cmd = ["curl", "-sS", "--path-as-is", "-X", method, "-D", hdr_file, "-o", body_file,
+               "-w", "%{http_code}", "--max-time", str(timeout), "--resolve", f"localhost:{self.port}:127.0.0.1"]
+        if self.scheme == "https":
+            cmd += ["--cacert", os.path.join(self.b.data, "tls", "ca.pem")]
+        if cookies:
+            cmd += ["-b", self.jar, "-c", self.jar]
+        for hname, hvalue in headers:
+            cmd += ["-H", f"{hname}: {hvalue}"]
+        if token:
+            cmd += ["-H", f"Authorization: Bearer {token}"]
+        if data is not None:
+            cmd += ["--data-binary", "@-"]
+        if data_file is not None:
+            cmd += ["--data-binary", "@" + data_file]
+        cmd += list(extra) + [self.url(path)]
+        p = run(cmd, transcript=self.transcript, timeout=timeout + 10,
+                input=(data.encode() if isinstance(data, str) else data) if data is not None else None)
+        if p.returncode != 0:
+            raise AssertionError(f"curl failed rc={p.returncode}: {p.out}")
+        status = int(p.stdout.strip()[-3:])
+        headers = []
+        with open(hdr_file, "r", errors="replace") as f:
+            for line in f:
+                if line.startswith("HTTP/"):
+                    headers = []  # the last response (after 100 Continue)
+                elif ":" in line:
+                    n, v = line.split(":", 1)
+                    headers.append((n.strip().lower(), v.strip()))
+        with open(body_file, "rb") as f:
+            body = f.read()
+        return HttpAnswer(status, headers, body)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, data=None, **kw):
+        headers = list(kw.pop("headers", ()))
+        if self.csrf and kw.pop("csrf", True):
+            headers.append(("X-CSRF-Token", self.csrf))
+        return self.request("POST", path, headers=headers, data=data, **kw)
+
+    def login(self, user, password, expect=200):
+        r = self.request("POST", "/api/login", headers=[("Content-Type", "application/json")],
+                         data=json.dumps({"user": user, "password": password}))
+        if expect is not None and r.status != expect:
+            raise AssertionError(f"login as {user}: expected {expect}, got {r}")
+        if r.status == 200:
+            self.csrf = r.json()["csrf_token"]
+        return r
 
 
 class BastionTestCase(unittest.TestCase):

@@ -1,0 +1,46 @@
+// The login form: posts JSON to /api/login (a cross-site form cannot send
+// JSON without a CORS preflight, which Bastion does not grant), then goes to
+// the page the user came for, if it is one of ours.
+"use strict";
+(function () {
+  const form = document.getElementById("login");
+  const message = document.getElementById("message");
+  const params = new URLSearchParams(window.location.search);
+  if (params.get("expired")) show("Your session ended. Please sign in again.");
+  function show(text) {
+    message.textContent = text;
+    message.hidden = false;
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    message.hidden = true;
+    const body = JSON.stringify({
+      user: document.getElementById("user").value,
+      password: document.getElementById("password").value,
+    });
+    let response;
+    try {
+      response = await fetch("/api/login", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body,
+        credentials: "same-origin",
+      });
+    } catch (e) {
+      show("The server cannot be reached.");
+      return;
+    }
+    if (response.ok) {
+      const next = params.get("next");
+      // Only a local path: never an open redirect.
+      window.location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : "/");
+      return;
+    }
+    let detail = "Sign-in failed.";
+    try {
+      const problem = await response.json();
+      if (problem.detail) detail = problem.detail;
+    } catch (e) { /* not JSON */ }
+    show(detail);
+  });
+})();
