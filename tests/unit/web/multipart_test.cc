@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -58,7 +59,8 @@ Status ParseAll(std::string_view boundary, std::string_view body, Recorder& rec,
   return parser.Finish();
 }
 
-const std::string kDicomA = std::string("DICM\0\x01\x02\r\n--notit\r\n", 20) + std::string(300, 'a');
+constexpr char kDicomHead[] = "DICM\0\x01\x02\r\n--notit\r\n";  // a NUL, and near-delimiters
+const std::string kDicomA = std::string(kDicomHead, sizeof kDicomHead - 1) + std::string(300, 'a');
 const std::string kDicomB = "second\r\n-\r\n--\r\n--boundar";
 
 // dicomweb-client's STOW body: a leading CRLF, no trailing CRLF.
@@ -330,6 +332,38 @@ TEST(MultipartParserTest, StreamsWithoutHoldingTheBody) {
   ASSERT_TRUE(parser.Feed("\r\n--" + boundary + "--").ok());
   ASSERT_TRUE(parser.Finish().ok());
   EXPECT_TRUE(rec.parts[0].ended);
+}
+
+// Random bodies over an alphabet of delimiter pieces, random chunking: what
+// comes out is what went in.
+TEST(MultipartParserTest, RandomBodiesRandomChunks) {
+  std::mt19937 rng(20261122);
+  const std::string alphabet = "\r\n-bx";
+  const std::string delimiter = "\r\n--b";
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<std::string> bodies(1 + rng() % 4);
+    for (auto& b : bodies) {
+      do {
+        b.clear();
+        for (std::size_t n = rng() % 24; n > 0; --n) b += alphabet[rng() % alphabet.size()];
+        // The first delimiter after a body must be the one that ends it (RFC 2046).
+      } while ((b + delimiter).find(delimiter) != b.size());
+    }
+    MultipartWriter w("b");
+    std::string out = rng() % 2 ? "\r\n" : "";
+    for (const auto& b : bodies) out += w.BeginPart("a/b") + b;
+    out += w.Close();
+    Recorder rec;
+    MultipartParser parser("b", rec);
+    for (std::size_t i = 0; i < out.size();) {
+      std::size_t n = 1 + rng() % 7;
+      ASSERT_TRUE(parser.Feed(std::string_view(out).substr(i, n)).ok()) << round;
+      i += n;
+    }
+    ASSERT_TRUE(parser.Finish().ok()) << round;
+    ASSERT_EQ(rec.parts.size(), bodies.size()) << round;
+    for (std::size_t i = 0; i < bodies.size(); ++i) ASSERT_EQ(rec.parts[i].body, bodies[i]) << round;
+  }
 }
 
 // --- Writer ---
