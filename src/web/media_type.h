@@ -98,6 +98,15 @@ struct Choice {
 //    and reads the real one from each part's Content-Type; a 406 would leave
 //    images Bastion cannot transcode unviewable).
 // An empty `accept` is "*/*".
+//
+// A frame request for an object stored as JPEG Lossless that can be decoded:
+//   const Offer offers[] = {
+//       {"multipart/related", "application/octet-stream", stored_ts, true},
+//       {"multipart/related", "application/octet-stream", std::string(kExplicitVrLittleEndian), false},
+//       {"application/octet-stream", "", stored_ts, true}};
+//   auto choice = Negotiate(accept, offers);  // nullopt: 406
+//   // Content-Type: ContentTypeOf(offers[choice->index], boundary);
+//   // each part:   PartContentTypeOf(offers[choice->index]).
 std::optional<Choice> Negotiate(std::span<const MediaRange> accept, std::span<const Offer> offers);
 
 // The Content-Type of an offer, with `boundary` for multipart types:

@@ -63,6 +63,7 @@ class MultipartHandler {
   virtual Status OnPartEnd() = 0;
 };
 
+// One parser per body; not thread-safe.
 class MultipartParser {
  public:
   // Every limit finite.

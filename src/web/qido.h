@@ -5,9 +5,11 @@
 //
 // Path: /studies, /studies/{st}/series, /studies/{st}/series/{se}/instances,
 //   /series, /instances, /studies/{st}/instances. Study Root model. Path UIDs
-//   must be valid UIDs (else 400). Note: /series and /instances without a
-//   study in the path are relational queries, which archive::Find refuses
-//   today (it requires the unique keys above the level).
+//   must be valid UIDs (else 400). Note: /series, /instances and
+//   /studies/{st}/instances name no single parent of every level above, so
+//   they are relational queries, which archive::Find refuses today (PS3.4
+//   C.4.1.3.1: it requires the unique keys above the level); the handler
+//   answers its 400 until the archive learns relational queries.
 // Query string:
 //  - '&' separates parameters; '+' is a space (HTML form rules, which Python
 //    requests and browsers' URLSearchParams use; a literal '+' must be sent
