@@ -251,13 +251,13 @@ Response WebApp::Root(Request&) { return Response::Redirect("/login"); }
 Response WebApp::LoginPage(Request&) {
   const Asset* page = FindAsset("login.html");
   if (page == nullptr) return Response::Problem(500, "Internal Server Error");
-  return Response::Bytes(200, std::string(page->bytes), ContentTypeOf(page->name));
+  return Response::Bytes(200, std::string(page->bytes), AssetContentType(page->name));
 }
 
 Response WebApp::StaticAsset(Request& request) {
   const Asset* asset = FindAsset(request.Param("file"));
   if (asset == nullptr) return Response::Problem(404, "Not Found", "no such file");
-  Response r = Response::Bytes(200, std::string(asset->bytes), ContentTypeOf(asset->name));
+  Response r = Response::Bytes(200, std::string(asset->bytes), AssetContentType(asset->name));
   r.headers.Set("Cache-Control", "no-cache");
   return r;
 }

@@ -8,7 +8,7 @@ const Asset* FindAsset(std::string_view name) {
   return nullptr;
 }
 
-std::string_view ContentTypeOf(std::string_view name) {
+std::string_view AssetContentType(std::string_view name) {
   auto ends = [&](std::string_view ext) { return name.size() >= ext.size() && name.substr(name.size() - ext.size()) == ext; };
   if (ends(".html")) return "text/html; charset=utf-8";
   if (ends(".js")) return "text/javascript; charset=utf-8";

@@ -13,6 +13,6 @@ struct Asset {
 const std::vector<Asset>& Assets();
 const Asset* FindAsset(std::string_view name);
 // By file extension: "text/html; charset=utf-8", "text/javascript; charset=utf-8", ...
-std::string_view ContentTypeOf(std::string_view name);
+std::string_view AssetContentType(std::string_view name);
 
 }  // namespace bastion::web
