@@ -87,11 +87,18 @@ struct QueryRequest {
   std::vector<std::pair<dicom::Attribute, std::string>> keys;
   // Keywords (or tags) of keys it does not index: returned empty, recorded in the audit.
   std::vector<std::string> other_keys;
+  // PS3.4 C.4.1.3.2 relational search (QIDO-RS "/series", "/instances"):
+  // levels above the query level need not be named by their unique keys.
+  bool relational = false;
+  // Paging (QIDO-RS offset/limit): skip this many matches, then answer at
+  // most `limit` (never more than [query] max_matches; 0 means that maximum).
+  std::size_t offset = 0;
+  std::size_t limit = 0;
 };
 
 struct QueryAnswer {
   std::vector<index::CatalogRow> matches;
-  bool truncated = false;  // more than [query] max_matches matched; `matches` holds the first ones
+  bool truncated = false;  // more matched than the limit; `matches` holds the first ones (after the offset)
 };
 
 enum class RetrieveKind { kMove, kGet };

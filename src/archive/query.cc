@@ -71,8 +71,9 @@ Result<index::CatalogQuery> BuildQuery(const QueryRequest& r, bool retrieve) {
                       std::string(ModelName(r.model)) + " " + std::string(dicom::QueryLevelName(r.level)) +
                       (retrieve ? " retrieve" : "-level query"));
   };
-  for (int l = static_cast<int>(TopLevel(r.model)); l < static_cast<int>(r.level); ++l)
-    BASTION_RETURN_IF_ERROR(check_unique(static_cast<QueryLevel>(l), false));
+  if (!r.relational || retrieve)
+    for (int l = static_cast<int>(TopLevel(r.model)); l < static_cast<int>(r.level); ++l)
+      BASTION_RETURN_IF_ERROR(check_unique(static_cast<QueryLevel>(l), false));
   if (retrieve) BASTION_RETURN_IF_ERROR(check_unique(r.level, true));
   return q;
 }
@@ -91,14 +92,18 @@ Result<QueryAnswer> Archive::Find(const Principal& who, const QueryRequest& requ
   if (!who.May(Permission::kFind)) return refuse(Status(Code::kPermissionDenied, "not allowed to query"));
   auto query = BuildQuery(request, false);
   if (!query.ok()) return refuse(query.status());
-  const std::size_t max = static_cast<std::size_t>(config_.query.max_matches);
-  query->limit = max + 1;
+  std::size_t max = static_cast<std::size_t>(config_.query.max_matches);
+  if (request.limit > 0 && request.limit < max) max = request.limit;
+  query->limit = request.offset + max + 1;
   auto rows = deps_.catalog->Find(*query);
   if (!rows.ok()) return refuse(rows.status());
   QueryAnswer answer;
+  if (request.offset >= rows->size()) rows->clear();
+  else rows->erase(rows->begin(), rows->begin() + static_cast<std::ptrdiff_t>(request.offset));
   answer.truncated = rows->size() > max;
   if (answer.truncated) rows->resize(max);
   answer.matches = std::move(*rows);
+  if (request.offset > 0) details["offset"] = request.offset;
   details["matches"] = answer.matches.size();
   details["truncated"] = answer.truncated;
   // A query that was answered but not audited would be an unrecorded disclosure.

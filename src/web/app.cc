@@ -25,6 +25,19 @@ const std::vector<Route>& Routes() {
       {"POST", "/api/logout", Access::kSignedIn, {}, BodyMode::kBuffered, "ends the session", &WebApp::Logout},
       {"GET", "/api/session", Access::kSignedIn, {}, BodyMode::kNone,
        "who is signed in, their permissions and CSRF token", &WebApp::WhoAmI},
+      // DICOMweb QIDO-RS (PS3.18 10.6)
+      {"GET", "/dicom-web/studies", Access::kPermission, Permission::kFind, BodyMode::kNone, "QIDO-RS: studies",
+       &WebApp::Search},
+      {"GET", "/dicom-web/series", Access::kPermission, Permission::kFind, BodyMode::kNone, "QIDO-RS: series",
+       &WebApp::Search},
+      {"GET", "/dicom-web/instances", Access::kPermission, Permission::kFind, BodyMode::kNone,
+       "QIDO-RS: instances", &WebApp::Search},
+      {"GET", "/dicom-web/studies/{study}/series", Access::kPermission, Permission::kFind, BodyMode::kNone,
+       "QIDO-RS: a study's series", &WebApp::Search},
+      {"GET", "/dicom-web/studies/{study}/instances", Access::kPermission, Permission::kFind, BodyMode::kNone,
+       "QIDO-RS: a study's instances", &WebApp::Search},
+      {"GET", "/dicom-web/studies/{study}/series/{series}/instances", Access::kPermission, Permission::kFind,
+       BodyMode::kNone, "QIDO-RS: a series' instances", &WebApp::Search},
   };
   return kRoutes;
 }

@@ -76,6 +76,8 @@ class WebApp {
   Response Logout(Request& request);
   Response WhoAmI(Request& request);
   Response Preflight(Request& request);
+  // DICOMweb (dicomweb.cc)
+  Response Search(Request& request);  // QIDO-RS at every level
 
  private:
   // Who is asking: a Bearer token or a session cookie. nullopt with

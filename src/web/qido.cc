@@ -1,5 +1,7 @@
 #include "web/qido.h"
 
+#include "web/http.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -259,23 +261,9 @@ std::optional<Result<QidoPath>> ParseQidoPath(std::string_view path) {
 }
 
 Result<std::string> DecodeQueryComponent(std::string_view raw) {
-  std::string out;
-  out.reserve(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    char c = raw[i];
-    if (c == '+') {
-      out += ' ';
-    } else if (c == '%') {
-      if (i + 2 >= raw.size())
-        return BadRequest("malformed percent-encoding in the query string");
-      int hi = HexValue(raw[i + 1]), lo = HexValue(raw[i + 2]);
-      if (hi < 0 || lo < 0) return BadRequest("malformed percent-encoding in the query string");
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
+  auto decoded = PercentDecode(raw, /*plus_as_space=*/true);
+  if (!decoded) return BadRequest("malformed percent-encoding in the query string");
+  std::string out = std::move(*decoded);
   for (std::size_t i = 0; i < out.size();) {
     auto b = static_cast<unsigned char>(out[i]);
     if (b < 0x20 || b == 0x7F) return BadRequest("control character in the query string");
@@ -429,6 +417,11 @@ Result<QidoRequest> ParseQido(const QidoPath& path, std::string_view raw_query, 
                 std::string(LevelWord(level)) + " query");
     req.query.keys.emplace_back(info->attribute, std::move(joined));
   }
+  // QIDO-RS searches are relational (PS3.18 10.6: /series and /instances
+  // name no parent), and page through the archive's answer.
+  req.query.relational = true;
+  req.query.offset = static_cast<std::size_t>(req.offset);
+  req.query.limit = static_cast<std::size_t>(req.limit);
   return req;
 }
 

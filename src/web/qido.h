@@ -5,11 +5,10 @@
 //
 // Path: /studies, /studies/{st}/series, /studies/{st}/series/{se}/instances,
 //   /series, /instances, /studies/{st}/instances. Study Root model. Path UIDs
-//   must be valid UIDs (else 400). Note: /series, /instances and
-//   /studies/{st}/instances name no single parent of every level above, so
-//   they are relational queries, which archive::Find refuses today (PS3.4
-//   C.4.1.3.1: it requires the unique keys above the level); the handler
-//   answers its 400 until the archive learns relational queries.
+//   must be valid UIDs (else 400). /series, /instances and
+//   /studies/{st}/instances name no single parent of every level above:
+//   QIDO-RS requests are therefore relational queries (PS3.4 C.4.1.3.2,
+//   QueryRequest::relational), and limit/offset page the archive's answer.
 // Query string:
 //  - '&' separates parameters; '+' is a space (HTML form rules, which Python
 //    requests and browsers' URLSearchParams use; a literal '+' must be sent
