@@ -1,0 +1,220 @@
+"""DICOMweb (PS3.18) through curl: QIDO-RS at every level, as OHIF and other
+real clients send it (../shared/DICOMWEB.md), over the pydicom corpus.
+
+What must hold: the OHIF study-list URL works verbatim (keywords and hex tags
+mixed, `*` wildcards, backslash UID lists, series-level includefield); the
+matching rules of C-FIND apply (case-insensitive names in every script,
+date ranges, UID lists by comma or backslash); the JSON model is right (no
+empty Value, arrays, numbers, PN objects, ascending tags, UTF-8); paging
+with limit/offset neither loses nor repeats a match; bad input gets a clear
+400 and path parameters cannot traverse; nobody without credentials or the
+find permission gets anything; every search is an audit record.
+"""
+
+import json
+import os
+import urllib.parse
+import unittest
+
+import harness as h
+
+CHARSET_FILES = os.path.join(os.path.dirname(h.pydicom.__file__), "data", "charset_files")
+READER_PASSWORD = "quartz-meadow-lantern-81"
+CT_STUDY = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"  # CT_small.dcm, PatientID 1CT1
+OHIF_STUDY_LIST = ("/dicom-web/studies?PatientName=*{name}*&00100020=*{pid}*&AccessionNumber=**"
+                   "&StudyDescription=**&ModalitiesInStudy={mod}&StudyDate=19700102-20991231"
+                   "&limit=101&offset=0&fuzzymatching=false"
+                   "&includefield=00081030%2C00080060%2C00080090%2C00100030")
+
+
+class DicomWebQidoTest(h.BastionTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+
+    def setUp(self):
+        super().setUp()
+        b = self.b = self.new_bastion()
+        p = b.import_(h.PYDICOM_TEST_FILES, CHARSET_FILES)
+        self.assertIn(p.returncode, (0, 4), p.out)  # 4: some files in the corpus are not DICOM
+        for role, password in (("reader", READER_PASSWORD), ("uploader", "copper-harbor-violin-37")):
+            p = b.cli("user", "add", "--data", b.data, role, "--role", role, "--password-stdin",
+                      input=password.encode())
+            self.assertEqual(p.returncode, 0, p.out)
+        p = b.cli("token", "create", "--data", b.data, "--user", "reader", "--expires", "1d")
+        self.assertEqual(p.returncode, 0, p.out)
+        self.token = p.stdout.strip()
+        b.start()
+        self.web = h.WebClient(b, self.transcript)
+
+    def qido(self, path, status=200, accept="application/dicom+json", **kw):
+        headers = list(kw.pop("headers", ()))
+        if accept:
+            headers.append(("Accept", accept))
+        r = self.web.get(path, token=self.token, cookies=False, headers=headers, **kw)
+        self.assertEqual(r.status, status, f"GET {path}: {r}")
+        if status == 200:
+            self.assertTrue(r.header("content-type").startswith("application/dicom+json")
+                            or r.header("content-type").startswith("application/json"), r)
+            return r.json()
+        return r
+
+    @staticmethod
+    def value(obj, tag):
+        return obj.get(tag, {}).get("Value", [None])[0]
+
+    def check_json_model(self, results):
+        for obj in results:
+            keys = list(obj)
+            self.assertEqual(keys, sorted(keys), "tags not in ascending order")
+            for tag, el in obj.items():
+                self.assertRegex(tag, r"^[0-9A-F]{8}$")
+                self.assertIn("vr", el)
+                if "Value" in el:
+                    self.assertIsInstance(el["Value"], list)
+                    self.assertTrue(el["Value"], f"empty Value array in {tag}")
+                    self.assertNotEqual(el["Value"], [""], f"Value [\"\"] in {tag}")
+                    if el["vr"] == "PN":
+                        for v in el["Value"]:
+                            self.assertIsInstance(v, dict)
+                    if el["vr"] in ("IS", "US", "UL"):
+                        for v in el["Value"]:
+                            self.assertTrue(v is None or isinstance(v, int), f"{tag} {v!r} is not a number")
+
+    # --- studies ------------------------------------------------------------
+
+    def test_ohif_study_list_verbatim(self):
+        got = self.qido(OHIF_STUDY_LIST.format(name="", pid="", mod="CT"))
+        self.check_json_model(got)
+        uids = {self.value(o, "0020000D") for o in got}
+        self.assertIn(CT_STUDY, uids)
+        for o in got:
+            self.assertIn("CT", o["00080061"]["Value"], "ModalitiesInStudy=CT matched a study without CT")
+            for tag in ("0020000D", "00080020", "00080030", "00080050", "00100010", "00100020", "00100030",
+                        "00201208", "00081030", "00080061", "00080090"):
+                self.assertIn(tag, o, f"OHIF reads {tag}; missing")
+        one = self.qido(OHIF_STUDY_LIST.format(name="compressedsamples", pid="1CT", mod="CT"))
+        self.assertEqual([self.value(o, "0020000D") for o in one], [CT_STUDY])
+        self.assertEqual(self.value(one[0], "00100010"), {"Alphabetic": "CompressedSamples^CT1"})
+        # OHIF then asks for the study by UID, and for priors by patient
+        self.assertEqual(len(self.qido(f"/dicom-web/studies?StudyInstanceUID={CT_STUDY}")), 1)
+        self.assertEqual(len(self.qido("/dicom-web/studies?00100020=1CT1")), 1)
+
+    def test_matching_rules(self):
+        all_studies = self.qido("/dicom-web/studies?includefield=all")
+        self.assertGreater(len(all_studies), 10)
+        self.check_json_model(all_studies)
+        uids = [self.value(o, "0020000D") for o in all_studies]
+        self.assertEqual(len(uids), len(set(uids)))
+        two = uids[:2]
+        for sep in (",", "%5C", "\\"):
+            got = self.qido("/dicom-web/studies?StudyInstanceUID=" + sep.join(two).replace("\\", "%5C"))
+            self.assertEqual({self.value(o, "0020000D") for o in got}, set(two), f"UID list with {sep!r}")
+        got = self.qido("/dicom-web/studies?StudyDate=20040119")
+        self.assertIn(CT_STUDY, {self.value(o, "0020000D") for o in got})
+        for o in got:
+            self.assertEqual(self.value(o, "00080020"), "20040119")
+        got = self.qido("/dicom-web/studies?StudyDate=-20040118")
+        self.assertNotIn(CT_STUDY, {self.value(o, "0020000D") for o in got})
+        # wildcards, case-insensitively, in other scripts too (UTF-8 percent-encoded)
+        got = self.qido("/dicom-web/studies?PatientName=" + urllib.parse.quote("山田*"))
+        names = {self.value(o, "00100020"): self.value(o, "00100010") for o in got}
+        self.assertEqual(set(names), {"H31EXAMPLE", "H32EXAMPLE"}, names)
+        self.assertEqual(names["H31EXAMPLE"],
+                         {"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎", "Phonetic": "やまだ^たろう"})
+        got = self.qido("/dicom-web/studies?PatientName=" + urllib.parse.quote("διονυσ*"))
+        self.assertEqual([self.value(o, "00100010") for o in got], [{"Alphabetic": "Διονυσιος"}])
+        # a key Bastion does not index: ignored with a warning, not an error
+        r = self.web.get("/dicom-web/studies?PatientComments=x&limit=1", token=self.token, cookies=False)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(any("299" in w for w in r.all("warning")), r)
+
+    def test_paging(self):
+        everything = [self.value(o, "0020000D") for o in self.qido("/dicom-web/studies")]
+        pages, offset = [], 0
+        while True:
+            page = self.qido(f"/dicom-web/studies?limit=7&offset={offset}")
+            if not page:
+                break
+            self.assertLessEqual(len(page), 7)
+            pages += [self.value(o, "0020000D") for o in page]
+            offset += 7
+        self.assertEqual(pages, everything, "limit/offset lost or repeated a match")
+        r = self.web.get("/dicom-web/studies?limit=3", token=self.token, cookies=False)
+        self.assertTrue(any("additional results" in w for w in r.all("warning")), r)
+
+    # --- series and instances ------------------------------------------------
+
+    def test_series_and_instances(self):
+        series = self.qido(f"/dicom-web/studies/{CT_STUDY}/series")
+        self.assertEqual(len(series), 1)
+        self.check_json_model(series)
+        se = self.value(series[0], "0020000E")
+        self.assertEqual(self.value(series[0], "00080060"), "CT")
+        self.assertEqual(self.value(series[0], "00201209"), 1)
+        instances = self.qido(f"/dicom-web/studies/{CT_STUDY}/series/{se}/instances")
+        self.assertEqual(len(instances), 1)
+        self.check_json_model(instances)
+        self.assertEqual(self.value(instances[0], "00080016"), "1.2.840.10008.5.1.4.1.1.2")
+        self.assertEqual(self.value(instances[0], "00280010"), 128)
+        self.assertEqual(len(self.qido(f"/dicom-web/studies/{CT_STUDY}/instances")), 1)
+        # relational: no parent named
+        mr = self.qido("/dicom-web/series?Modality=MR")
+        self.assertTrue(mr)
+        for o in mr:
+            self.assertEqual(self.value(o, "00080060"), "MR")
+            self.assertIn("0020000D", o, "a relational series answer must say which study")
+        got = self.qido("/dicom-web/instances?SOPClassUID=1.2.840.10008.5.1.4.1.1.2&limit=5")
+        self.assertTrue(0 < len(got) <= 5)
+
+    # --- negotiation, bad input, access ---------------------------------------
+
+    def test_accept_headers(self):
+        for accept in ("application/dicom+json", "application/json", "*/*", None,
+                       'application/dicom+json, multipart/related; type="application/dicom"',
+                       "application/dicom+json; q=0.9, */*; q=0.1"):
+            self.qido(f"/dicom-web/studies?StudyInstanceUID={CT_STUDY}", accept=accept)
+        r = self.qido(f"/dicom-web/studies?StudyInstanceUID={CT_STUDY}", status=406, accept="image/png")
+        self.assertTrue(r.header("content-type").startswith("application/problem+json"))
+
+    def test_bad_input(self):
+        for path in ("/dicom-web/studies?StudyDate=2024-13-45x", "/dicom-web/studies?limit=0",
+                     "/dicom-web/studies?limit=abc", "/dicom-web/studies?offset=-1",
+                     "/dicom-web/studies?PatientName=%zz", "/dicom-web/studies?fuzzymatching=maybe",
+                     "/dicom-web/studies/not..a.uid/series", "/dicom-web/studies/1.2.3/series/x%2F..%2Fy/instances",
+                     "/dicom-web/studies/..%2F..%2Fbastion.toml/series", "/dicom-web/studies/%2e%2e/series",
+                     f"/dicom-web/studies/{CT_STUDY}/series?StudyInstanceUID=1.2.3"):
+            r = self.qido(path, status=400)
+            doc = r.json()
+            self.assertEqual(doc["status"], 400)
+            self.assertTrue(doc.get("detail"), f"{path}: a 400 must say why")
+        # nothing was lost: the server still answers
+        self.assertEqual(len(self.qido(f"/dicom-web/studies?StudyInstanceUID={CT_STUDY}")), 1)
+
+    def test_access_and_audit(self):
+        anonymous = h.WebClient(self.b, self.transcript, name="anonymous")
+        r = anonymous.get(OHIF_STUDY_LIST.format(name="", pid="", mod="CT"))
+        self.assertEqual(r.status, 401)
+        self.assertNotIn(b"CompressedSamples", r.body)
+        uploader = h.WebClient(self.b, self.transcript, name="uploader")
+        uploader.login("uploader", "copper-harbor-violin-37")
+        r = uploader.get("/dicom-web/studies?PatientName=*")
+        self.assertEqual(r.status, 403)
+        self.assertNotIn(b"CompressedSamples", r.body)
+        # a session works as well as a token
+        reader = h.WebClient(self.b, self.transcript, name="reader")
+        reader.login("reader", READER_PASSWORD)
+        r = reader.get("/dicom-web/studies?00100020=1CT1")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.json()), 1)
+        queries = [rec for rec in self.b.audit_records() if rec.get("type") == "query"]
+        self.assertTrue(any(rec["actor"]["id"] == "reader" and rec["details"]["keys"].get("PatientID") == "1CT1"
+                            and rec["details"]["matches"] == 1 for rec in queries), queries[-3:])
+        self.assertEqual(self.b.audit_verify().returncode, 0)
+        self.b.stop()
+        self.assertNotIn("CompressedSamples", self.b.server.stderr_text(), "PHI in the ordinary log")
+
+
+if __name__ == "__main__":
+    unittest.main()
