@@ -198,6 +198,14 @@ class Archive {
   // may receive: DIMSE 0xA801), and lists the instances. Refusals are audited.
   Result<RetrievePlan> PlanRetrieve(const security::Principal& who, RetrieveKind kind, const QueryRequest& request,
                                     const std::string& move_destination = {});
+  // WADO (web viewing and download): checks the principal may view, lists
+  // the instances of a study, a series of it, or one instance (UIDs checked
+  // by the caller), at most [query] max_retrieve_instances, and audits what
+  // is about to be shown ("view": what, the UIDs, how many). kNotFound when
+  // nothing matches. The record is written before any byte is sent: a view
+  // that was granted is a disclosure even if the client stops reading.
+  Result<RetrievePlan> PlanView(const security::Principal& who, std::string_view what, const std::string& study_uid,
+                                const std::string& series_uid = {}, const std::string& sop_instance_uid = {});
   // Where DCMTK can read an instance of a plan from.
   Result<std::filesystem::path> LocalObjectPath(const index::CatalogRow& instance);
   // The audit record of a request refused before it could be understood

@@ -157,6 +157,45 @@ Result<RetrievePlan> Archive::PlanRetrieve(const Principal& who, RetrieveKind ki
   return plan;
 }
 
+Result<RetrievePlan> Archive::PlanView(const Principal& who, std::string_view what, const std::string& study_uid,
+                                       const std::string& series_uid, const std::string& sop_instance_uid) {
+  nlohmann::json details = {{"operation", what}, {"study", study_uid}};
+  if (!series_uid.empty()) details["series"] = series_uid;
+  if (!sop_instance_uid.empty()) details["instance"] = sop_instance_uid;
+  auto refuse = [&](Status why) {
+    details["error"] = why.message();
+    (void)Audit(audit::AuditEvent{"view", false, ActorOf(who), details});
+    return why;
+  };
+  if (!who.May(Permission::kView)) return refuse(Status(Code::kPermissionDenied, "not allowed to view images"));
+  QueryRequest request;
+  request.level = sop_instance_uid.empty() ? (series_uid.empty() ? QueryLevel::kStudy : QueryLevel::kSeries)
+                                           : QueryLevel::kImage;
+  request.keys.emplace_back(Attribute::kStudyInstanceUID, study_uid);
+  if (!series_uid.empty()) request.keys.emplace_back(Attribute::kSeriesInstanceUID, series_uid);
+  if (!sop_instance_uid.empty()) request.keys.emplace_back(Attribute::kSOPInstanceUID, sop_instance_uid);
+  auto query = BuildQuery(request, true);
+  if (!query.ok()) return refuse(query.status());
+  const std::size_t max = static_cast<std::size_t>(config_.query.max_retrieve_instances);
+  query->limit = max + 1;
+  auto rows = deps_.catalog->Find(*query);
+  if (!rows.ok()) return refuse(rows.status());
+  if (rows->empty()) return refuse(Status(Code::kNotFound, "no such study, series or instance"));
+  if (rows->size() > max)
+    return refuse(Status(Code::kTooLarge, "more than " + std::to_string(max) + " instances; retrieve less at once"));
+  RetrievePlan plan;
+  plan.kind = RetrieveKind::kGet;
+  plan.instances = std::move(*rows);
+  details["instances"] = plan.instances.size();
+  nlohmann::json uids = nlohmann::json::array();
+  for (const auto& row : plan.instances) uids.push_back(row.Get(Attribute::kSOPInstanceUID));
+  details["sop_instances"] = std::move(uids);
+  plan.audit_scope = details.dump();
+  BASTION_RETURN_IF_ERROR(Audit(audit::AuditEvent{"view", true, ActorOf(who), details})
+                              .Annotate("not shown: the audit log cannot be written"));
+  return plan;
+}
+
 Result<std::filesystem::path> Archive::LocalObjectPath(const index::CatalogRow& instance) {
   auto key = blobs::BlobKey::FromHex(instance.blob_key);
   if (!key) return Status(Code::kCorrupt, "catalog row with a malformed blob key");

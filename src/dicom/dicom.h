@@ -83,6 +83,17 @@ Result<Part10Layout> ParsePart10Layout(std::string_view head);
 Result<std::string> BuildFileMeta(std::string_view sop_class_uid, std::string_view sop_instance_uid,
                                   std::string_view transfer_syntax_uid);
 
+// Registers DCMTK's decoders (JPEG, JPEG-LS, RLE) once; thread-safe.
+void RegisterDecoders();
+
+// A stored Part 10 file re-encoded in an uncompressed transfer syntax
+// (Explicit VR Little Endian for the web), decompressing when DCMTK can:
+// kUnsupported for a stored syntax it cannot decode (JPEG 2000 with DCMTK
+// 3.6.7) or a compressed target. The whole result is in memory (objects are
+// bounded by [storage] max_object_bytes); callers that can send the stored
+// bytes as they are should stream the file instead.
+Result<std::string> ReadPart10As(const std::filesystem::path& file, std::string_view transfer_syntax_uid);
+
 // "Explicit VR Little Endian" style name for a transfer syntax UID, for logs.
 std::string TransferSyntaxName(std::string_view ts_uid);
 

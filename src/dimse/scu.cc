@@ -46,14 +46,7 @@ std::string RejectText(T_ASC_Association* assoc) {
 
 }  // namespace
 
-void RegisterCodecs() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    DJDecoderRegistration::registerCodecs();
-    DJLSDecoderRegistration::registerCodecs();
-    DcmRLEDecoderRegistration::registerCodecs();
-  });
-}
+void RegisterCodecs() { dicom::RegisterDecoders(); }
 
 SendResult SendObject(T_ASC_Association* assoc, const OutgoingObject& object, std::uint16_t message_id,
                       int dimse_timeout, bool we_are_acceptor, const std::string& move_originator_ae,

@@ -38,6 +38,13 @@ const std::vector<Route>& Routes() {
        "QIDO-RS: a study's instances", &WebApp::Search},
       {"GET", "/dicom-web/studies/{study}/series/{series}/instances", Access::kPermission, Permission::kFind,
        BodyMode::kNone, "QIDO-RS: a series' instances", &WebApp::Search},
+      // DICOMweb WADO-RS (PS3.18 10.4)
+      {"GET", "/dicom-web/studies/{study}", Access::kPermission, Permission::kView, BodyMode::kNone,
+       "WADO-RS: a study's instances (multipart application/dicom)", &WebApp::RetrieveInstances},
+      {"GET", "/dicom-web/studies/{study}/series/{series}", Access::kPermission, Permission::kView, BodyMode::kNone,
+       "WADO-RS: a series' instances", &WebApp::RetrieveInstances},
+      {"GET", "/dicom-web/studies/{study}/series/{series}/instances/{instance}", Access::kPermission,
+       Permission::kView, BodyMode::kNone, "WADO-RS: one instance", &WebApp::RetrieveInstances},
   };
   return kRoutes;
 }

@@ -78,6 +78,7 @@ class WebApp {
   Response Preflight(Request& request);
   // DICOMweb (dicomweb.cc)
   Response Search(Request& request);  // QIDO-RS at every level
+  Response RetrieveInstances(Request& request);  // WADO-RS study/series/instance as multipart application/dicom
 
  private:
   // Who is asking: a Bearer token or a session cookie. nullopt with
