@@ -180,6 +180,8 @@ Status Validate(const dicom::InstanceHeader& h, const ClaimedIdentity& claimed) 
                   "the dataset's SOP Instance UID differs from the one in the C-STORE request");
   if (h.sop_class_uid != claimed.sop_class_uid)
     return Status(Code::kInvalidArgument, "the dataset's SOP Class UID differs from the one in the C-STORE request");
+  if (!claimed.study_instance_uid.empty() && h.study_instance_uid != claimed.study_instance_uid)
+    return Status(Code::kConflict, "the dataset belongs to another study than the one it was sent to");
   return Status::Ok();
 }
 
@@ -248,6 +250,8 @@ StoreResult Archive::FinishStore(const Principal& who, std::unique_ptr<IncomingO
   StoreResult r;
   r.sop_class_uid = claimed.sop_class_uid;
   r.sop_instance_uid = claimed.sop_instance_uid;
+  r.study_instance_uid = h.study_instance_uid;
+  r.series_instance_uid = h.series_instance_uid;
   if (!committed.ok()) {
     // The object is stored but not indexed; start-up recovery indexes it.
     return Reject(who, claimed, committed.status(), size);

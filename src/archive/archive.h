@@ -42,6 +42,8 @@ struct ClaimedIdentity {
   std::string sop_class_uid;
   std::string sop_instance_uid;
   std::string transfer_syntax_uid;
+  // When set (STOW-RS to /studies/{study}), the dataset must belong to this study.
+  std::string study_instance_uid = {};
 };
 
 // An object being received. Append() never fails on size: past the limit the
@@ -77,6 +79,7 @@ struct StoreResult {
   Status status;          // failure reason for kRejected (and kConflict under "reject")
   bool warning = false;   // answer with a warning status (kConflict under "keep-first")
   std::string sop_class_uid, sop_instance_uid;
+  std::string study_instance_uid, series_instance_uid;  // when the header could be read
 };
 
 // A C-FIND (or QIDO) request in our own terms.

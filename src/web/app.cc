@@ -38,6 +38,11 @@ const std::vector<Route>& Routes() {
        "QIDO-RS: a study's instances", &WebApp::Search},
       {"GET", "/dicom-web/studies/{study}/series/{series}/instances", Access::kPermission, Permission::kFind,
        BodyMode::kNone, "QIDO-RS: a series' instances", &WebApp::Search},
+      // DICOMweb STOW-RS (PS3.18 10.5)
+      {"POST", "/dicom-web/studies", Access::kPermission, Permission::kStore, BodyMode::kStreamed,
+       "STOW-RS: store instances (multipart/related application/dicom)", &WebApp::Store},
+      {"POST", "/dicom-web/studies/{study}", Access::kPermission, Permission::kStore, BodyMode::kStreamed,
+       "STOW-RS: store instances of one study", &WebApp::Store},
       // DICOMweb WADO-RS (PS3.18 10.4)
       {"GET", "/dicom-web/studies/{study}", Access::kPermission, Permission::kView, BodyMode::kNone,
        "WADO-RS: a study's instances (multipart application/dicom)", &WebApp::RetrieveInstances},

@@ -78,7 +78,8 @@ class WebApp {
   Response Preflight(Request& request);
   // DICOMweb (dicomweb.cc)
   Response Search(Request& request);  // QIDO-RS at every level
-  Response RetrieveInstances(Request& request);  // WADO-RS study/series/instance as multipart application/dicom
+  Response RetrieveInstances(Request& request);
+  Response Store(Request& request);  // STOW-RS (stow.cc)  // WADO-RS study/series/instance as multipart application/dicom
 
  private:
   // Who is asking: a Bearer token or a session cookie. nullopt with

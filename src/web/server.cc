@@ -442,8 +442,16 @@ void WebServer::Impl::Serve(Stream& stream, Connection& conn, const std::string&
       body_reader.emplace(stream, buffer, *streamed, conn, w.idle_timeout_seconds);
       request.body_reader = &*body_reader;
       response = app.Handle(request, match);
-      // A body the handler did not read to its end (a refusal) leaves the
-      // connection in the middle of a message: close after answering.
+      // A body the handler did not read (a refusal): a small rest is read and
+      // dropped so the client, still sending, gets the answer; a large one
+      // is not worth it, and the connection closes after the answer.
+      std::vector<char> scratch(1 << 16);
+      std::uint64_t drained = 0;
+      while (!body_reader->failed() && !streamed->is_done() && drained <= w.max_body_bytes) {
+        auto n = body_reader->Read(scratch.data(), scratch.size());
+        if (!n.ok() || *n == 0) break;
+        drained += *n;
+      }
       if (body_reader->failed() || !streamed->is_done()) keep_alive = false;
     } else {
       response = app.Handle(request, match);

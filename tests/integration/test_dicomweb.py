@@ -218,3 +218,129 @@ class DicomWebQidoTest(h.BastionTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def multipart_body(files, boundary, leading_crlf=True, part_type="application/dicom"):
+    """The body dicomweb-client sends: a leading CRLF, no per-part length, no trailing CRLF."""
+    out = b"\r\n" if leading_crlf else b""
+    for f in files:
+        with open(f, "rb") as fh:
+            data = fh.read()
+        out += f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode() + data + b"\r\n"
+    return out + f"--{boundary}--".encode()
+
+
+class DicomWebStowTest(h.BastionTestCase):
+
+    def setUp(self):
+        super().setUp()
+        b = self.b = self.new_bastion()
+        self.tokens = {}
+        for role, password in (("reader", READER_PASSWORD), ("uploader", "copper-harbor-violin-37")):
+            p = b.cli("user", "add", "--data", b.data, role, "--role", role, "--password-stdin",
+                      input=password.encode())
+            self.assertEqual(p.returncode, 0, p.out)
+            p = b.cli("token", "create", "--data", b.data, "--user", role, "--expires", "1d")
+            self.assertEqual(p.returncode, 0, p.out)
+            self.tokens[role] = p.stdout.strip()
+        b.start()
+        self.web = h.WebClient(b, self.transcript)
+
+    def stow(self, body, path="/dicom-web/studies", boundary="b0undary-1234", chunked=False, role="uploader",
+             content_type=None):
+        body_file = os.path.join(self.tmp, "stow-body.bin")
+        with open(body_file, "wb") as f:
+            f.write(body)
+        ct = content_type or f'multipart/related; type="application/dicom"; boundary="{boundary}"'
+        headers = [("Content-Type", ct), ("Accept", "application/dicom+json")]
+        if chunked:
+            headers.append(("Transfer-Encoding", "chunked"))
+        return self.web.request("POST", path, headers=headers, data_file=body_file, token=self.tokens[role],
+                                cookies=False, timeout=300)
+
+    def corpus(self):
+        files = []
+        for name in sorted(os.listdir(h.PYDICOM_TEST_FILES)):
+            path = os.path.join(h.PYDICOM_TEST_FILES, name)
+            if os.path.isfile(path):
+                try:
+                    with open(path, "rb") as f:
+                        f.seek(128)
+                        if f.read(4) == b"DICM":
+                            files.append(path)
+                except OSError:
+                    pass
+        return files
+
+    def test_stow_corpus_plain_and_chunked(self):
+        files = self.corpus()
+        half = len(files) // 2
+        r1 = self.stow(multipart_body(files[:half], "b0undary-1234"))
+        r2 = self.stow(multipart_body(files[half:], "another-b0undary"), boundary="another-b0undary", chunked=True)
+        stored, failed, uids = 0, 0, set()
+        for r in (r1, r2):
+            self.assertIn(r.status, (200, 202), r)
+            doc = r.json()
+            stored += len(doc.get("00081199", {}).get("Value", []))
+            uids |= {item["00081155"]["Value"][0] for item in doc.get("00081199", {}).get("Value", [])}
+            failed += len(doc.get("00081198", {}).get("Value", []))
+            for item in doc.get("00081198", {}).get("Value", []):
+                self.assertIn("00081197", item, "a failure without its reason")
+        self.assertEqual(stored + failed, len(files), "a part was neither stored nor reported")
+        self.assertGreater(stored, len(files) * 0.7)
+        # What STOW stored is what `bastion import` would store, and a reader finds it.
+        reader = h.WebClient(self.b, self.transcript, name="reader")
+        got = reader.get("/dicom-web/instances?limit=1000", token=self.tokens["reader"], cookies=False)
+        self.assertEqual(got.status, 200, got)
+        # (some corpus files share a SOP Instance UID: the first copy is kept, the others answered with a warning)
+        self.assertEqual({o["00080018"]["Value"][0] for o in got.json()}, uids)
+        records = [rec for rec in self.b.audit_records() if rec.get("type") == "instance.store"]
+        self.assertGreaterEqual(len(records), len(files), "a part without its audit record")
+        self.assertEqual(self.b.audit_verify().returncode, 0)
+        # the same again: duplicates are success, nothing added
+        r = self.stow(multipart_body(files[:3], "b0undary-1234"))
+        self.assertEqual(r.status, 200, r)
+
+    def test_stow_to_a_study_checks_membership(self):
+        ct = os.path.join(h.PYDICOM_TEST_FILES, "CT_small.dcm")
+        mr = os.path.join(h.PYDICOM_TEST_FILES, "MR_small.dcm")
+        r = self.stow(multipart_body([ct, mr], "b0undary-1234"), path=f"/dicom-web/studies/{CT_STUDY}")
+        self.assertEqual(r.status, 202, r)
+        doc = r.json()
+        self.assertEqual(len(doc["00081199"]["Value"]), 1)
+        self.assertEqual(len(doc["00081198"]["Value"]), 1)
+        self.assertTrue(doc["00081199"]["Value"][0]["00081190"]["Value"][0].startswith(
+            f"/dicom-web/studies/{CT_STUDY}/series/"))
+
+    def test_stow_bad_input(self):
+        ct = os.path.join(h.PYDICOM_TEST_FILES, "CT_small.dcm")
+        good = multipart_body([ct], "b0undary-1234")
+        # wrong boundary: nothing parses
+        r = self.stow(good, boundary="not-the-boundary")
+        self.assertEqual(r.status, 400, r)
+        # truncated body: the closing delimiter is missing
+        r = self.stow(good[:len(good) // 2], boundary="b0undary-1234")
+        self.assertIn(r.status, (400, 409), r)
+        # not multipart, or JSON parts
+        r = self.stow(good, content_type="application/dicom")
+        self.assertEqual(r.status, 415, r)
+        r = self.stow(good, content_type='multipart/related; type="application/dicom+json"; boundary=b0undary-1234')
+        self.assertEqual(r.status, 415, r)
+        # a part that is not DICOM
+        r = self.stow(b"\r\n--b0undary-1234\r\nContent-Type: application/dicom\r\n\r\nhello\r\n--b0undary-1234--")
+        self.assertEqual(r.status, 409, r)
+        self.assertIn("00081198", r.json())
+        # a reader may not store; nobody anonymous may
+        r = self.stow(good, role="reader")
+        self.assertEqual(r.status, 403, r)
+        anonymous = h.WebClient(self.b, self.transcript, name="anonymous")
+        r = anonymous.request("POST", "/dicom-web/studies", headers=[
+            ("Content-Type", 'multipart/related; type="application/dicom"; boundary=b0undary-1234')], data=good)
+        self.assertEqual(r.status, 401, r)
+        # nothing of the refused requests was stored, and the server still works
+        got = h.WebClient(self.b, self.transcript, name="reader").get(
+            "/dicom-web/instances", token=self.tokens["reader"], cookies=False)
+        self.assertEqual(got.json(), [])
+        r = self.stow(good)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(h.stored_objects(self.b.data).__len__(), 1)
