@@ -72,7 +72,8 @@ struct JsonOptions {
 //    only their lengths are read, so metadata of a large multi-frame object
 //    costs its header, not its pixels.
 // Errors: kNotFound if the file does not exist, kInvalidArgument if DCMTK
-// cannot parse it (including a truncated file), kIo if it cannot be read.
+// cannot open or parse it (including a truncated file), kCorrupt if a value
+// left on disk cannot be read back when it is inlined.
 Result<nlohmann::json> ReadDicomJson(const std::filesystem::path& file, const JsonOptions& options);
 
 // True for a well-formed tag path: 8 hex digits, then any number of

@@ -173,29 +173,84 @@ Result<Frame> StoredFrame(ImageObject& image, int frame_number) {
   return frame;
 }
 
+// Refuses frames whose declared size is absurd before anything is allocated:
+// a few hundred bytes of JPEG may claim 65535 x 65535 x 3 samples.
+Status CheckFrameSize(DcmDataset& dataset) {
+  Uint16 rows = 0, columns = 0, samples = 1, bits = 0;
+  dataset.findAndGetUint16(DCM_Rows, rows);
+  dataset.findAndGetUint16(DCM_Columns, columns);
+  dataset.findAndGetUint16(DCM_SamplesPerPixel, samples);
+  dataset.findAndGetUint16(DCM_BitsAllocated, bits);
+  if (rows == 0 || columns == 0 || samples == 0 || bits == 0)
+    return Status(Code::kInvalidArgument, "the image has no rows, columns, samples or bits allocated");
+  std::uint64_t bytes = (static_cast<std::uint64_t>(rows) * columns * samples * bits + 7) / 8;
+  if (bytes > kMaxFrameBytes)
+    return Status(Code::kTooLarge, "a frame of " + std::to_string(bytes) + " bytes is over the limit of " +
+                                       std::to_string(kMaxFrameBytes));
+  return Status::Ok();
+}
+
+// One frame of native (uncompressed) pixel data, read at its offset in the
+// file. DCMTK's getUncompressedFrame is not used here: in 3.6.7 it sizes
+// YBR_FULL_422 frames as if they were not subsampled.
+Result<Frame> UncompressedFrame(ImageObject& image, int frame_number) {
+  DcmDataset& ds = *image.dataset;
+  Uint16 rows = 0, columns = 0, samples = 1, bits = 0;
+  ds.findAndGetUint16(DCM_Rows, rows);
+  ds.findAndGetUint16(DCM_Columns, columns);
+  ds.findAndGetUint16(DCM_SamplesPerPixel, samples);
+  ds.findAndGetUint16(DCM_BitsAllocated, bits);
+  OFString photometric;
+  ds.findAndGetOFString(DCM_PhotometricInterpretation, photometric);
+  std::uint64_t frame_bits = static_cast<std::uint64_t>(rows) * columns * samples * bits;
+  // PS3.3 C.7.6.3.1.2: 4:2:2 stores two luminance values and one pair of
+  // chrominance values per two pixels.
+  if (samples == 3 && (photometric == "YBR_FULL_422" || photometric == "YBR_PARTIAL_422"))
+    frame_bits = frame_bits * 2 / 3;
+  if (frame_bits % 8 != 0 && image.number_of_frames > 1)
+    return Status(Code::kUnsupported, "frames of bit-packed pixels that do not end on a byte boundary");
+  const std::uint64_t frame_size = (frame_bits + 7) / 8;
+  const std::uint64_t offset = frame_size * static_cast<std::uint64_t>(frame_number - 1);
+  // Native data shorter than its frames say: refuse rather than read past it.
+  if (offset + frame_size > image.pixel_data->getLength())
+    return Status(Code::kCorrupt, "pixel data is shorter than its frames");
+  Frame frame;
+  frame.transfer_syntax_uid = kExplicitVrLittleEndian;
+  frame.photometric_interpretation = photometric.c_str();
+  // Slack for DCMTK swapping whole words at an odd end.
+  frame.bytes.assign(frame_size + 2, '\0');
+  DcmFileCache cache;
+  OFCondition cond = image.pixel_data->getPartialValue(frame.bytes.data(), static_cast<Uint32>(offset),
+                                                       static_cast<Uint32>(frame_size), &cache, EBO_LittleEndian);
+  if (cond.bad()) return Status(Code::kCorrupt, std::string("cannot read the frame: ") + cond.text());
+  frame.bytes.resize(frame_size);
+  return frame;
+}
+
 Result<Frame> NativeFrame(ImageObject& image, int frame_number) {
+  BASTION_RETURN_IF_ERROR(CheckFrameSize(*image.dataset));
+  if (image.fragments == nullptr) return UncompressedFrame(image, frame_number);
   BASTION_RETURN_IF_ERROR(CheckDecodable(image));
   Uint32 frame_size = 0;
   OFCondition cond = image.pixel_data->getUncompressedFrameSize(image.dataset, frame_size);
   if (cond.bad() || frame_size == 0)
     return Status(Code::kInvalidArgument, std::string("inconsistent image attributes: ") + cond.text());
-  if (image.fragments == nullptr) {
-    // Native data shorter than its frames say: refuse rather than read past it.
-    std::uint64_t needed = static_cast<std::uint64_t>(frame_size) * static_cast<std::uint64_t>(frame_number);
-    if (needed > image.pixel_data->getLength())
-      return Status(Code::kCorrupt, "pixel data is shorter than its frames");
-  }
   Frame frame;
   frame.transfer_syntax_uid = kExplicitVrLittleEndian;
   // Room for the pad byte DCMTK may write when swapping an odd-length frame.
   frame.bytes.assign(frame_size + (frame_size & 1), '\0');
+  // Where the frame starts, when we can tell: DCMTK's own search only works
+  // for frames read in order when frames span several fragments and the
+  // offset table is empty. 0 lets DCMTK look.
   Uint32 start_fragment = 0;
-  OFString colour_model;
   DcmFileCache cache;
+  auto starts = FrameStarts(image, &cache);
+  if (starts.ok()) start_fragment = static_cast<Uint32>((*starts)[static_cast<std::size_t>(frame_number - 1)]);
+  OFString colour_model;
   cond = image.pixel_data->getUncompressedFrame(image.dataset, static_cast<Uint32>(frame_number - 1), start_fragment,
                                                 frame.bytes.data(), static_cast<Uint32>(frame.bytes.size()),
                                                 colour_model, &cache);
-  if (cond.bad()) return Status(Code::kCorrupt, std::string("cannot read the frame: ") + cond.text());
+  if (cond.bad()) return Status(Code::kCorrupt, std::string("cannot decode the frame: ") + cond.text());
   frame.bytes.resize(frame_size);
   frame.photometric_interpretation = colour_model.c_str();
   return frame;
@@ -268,6 +323,7 @@ Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_num
   RegisterPixelDecoders();
   BASTION_ASSIGN_OR_RETURN(ImageObject object, OpenImage(file, frame_number));
   BASTION_RETURN_IF_ERROR(CheckDecodable(object));
+  BASTION_RETURN_IF_ERROR(CheckFrameSize(*object.dataset));
   Uint16 rows = 0, columns = 0;
   object.dataset->findAndGetUint16(DCM_Rows, rows);
   object.dataset->findAndGetUint16(DCM_Columns, columns);
@@ -276,6 +332,9 @@ Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_num
   if (options.max_size == 0 && (rows > kMaxRenderDimension || columns > kMaxRenderDimension))
     return Status(Code::kTooLarge, "the image is larger than " + std::to_string(kMaxRenderDimension) +
                                        " pixels across; ask for a smaller size");
+  // The whole frame is decoded before it is scaled down.
+  if (static_cast<std::uint64_t>(rows) * columns > kMaxRenderSourcePixels)
+    return Status(Code::kTooLarge, "the frame has too many pixels to render");
 
   // Only the one frame is decoded (partial access); the dataset stays ours.
   DicomImage image(object.dataset, object.xfer, CIF_UsePartialAccessToPixelData,

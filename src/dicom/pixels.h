@@ -13,6 +13,7 @@
 // encoded result.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -50,12 +51,19 @@ struct Frame {
   std::string photometric_interpretation;
 };
 
+// No frame is decoded or returned that is larger than this, whatever its
+// header claims (a small compressed stream may claim gigabytes). 1 GiB is
+// ~16 times the largest single images seen in practice (full-field digital
+// mammography, 4k x 5k x 16 bits is 40 MB; a large WSI tile frame far less).
+inline constexpr std::uint64_t kMaxFrameBytes = 1ull << 30;
+
 // Frame `frame_number` (1-based) of `file`.
 // Errors: kNotFound if the file does not exist, has no Pixel Data, or
 // frame_number is outside 1..NumberOfFrames; kInvalidArgument for a file DCMTK
 // cannot parse (including a truncated one) or inconsistent image attributes;
-// kUnsupported for kNative of a syntax we cannot decompress; kCorrupt when
-// the stored pixel data cannot be read or decoded.
+// kUnsupported for kNative of a syntax we cannot decompress; kTooLarge for a
+// frame over kMaxFrameBytes (kNative); kCorrupt when the stored pixel data
+// cannot be read or decoded.
 Result<Frame> ReadFrame(const std::filesystem::path& file, int frame_number, FrameEncoding want);
 
 struct RenderOptions {
@@ -74,6 +82,9 @@ struct RenderOptions {
 
 // No rendered image, full size or scaled, is wider or higher than this.
 inline constexpr int kMaxRenderDimension = 8192;
+// The largest frame (rows x columns) we decode to render, scaled or not: the
+// frame is decoded whole before it is scaled.
+inline constexpr std::uint64_t kMaxRenderSourcePixels = 64ull << 20;
 
 // Frame `frame_number` (1-based) of `file` rendered to an 8-bit JPEG or PNG
 // (monochrome as greyscale with MONOCHROME1 inverted as the standard says;
@@ -82,7 +93,8 @@ inline constexpr int kMaxRenderDimension = 8192;
 // image) or a frame number out of range; kInvalidArgument for bad options
 // (quality outside 1..100, negative max_size, only one of centre/width, a
 // width <= 0) or an unparsable file; kTooLarge when the output would exceed
-// kMaxRenderDimension (pass max_size); kUnsupported for a syntax we cannot
+// kMaxRenderDimension (pass max_size) or the frame is over
+// kMaxRenderSourcePixels or kMaxFrameBytes; kUnsupported for a syntax we cannot
 // decompress; kCorrupt when DCMTK cannot decode or encode the frame.
 Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_number, const RenderOptions& options);
 

@@ -143,7 +143,7 @@ TEST_F(PixelsTest, JpegBaselineColour) {
   Frame native = Read("SC_rgb_jpeg_dcmtk.dcm", 1, FrameEncoding::kNative);
   EXPECT_EQ(native.bytes.size(), 100u * 100u * 3u);
   EXPECT_EQ(native.transfer_syntax_uid, kExplicitVrLittleEndian);
-  EXPECT_FALSE(native.photometric_interpretation.empty());
+  EXPECT_EQ(native.photometric_interpretation, "RGB");  // stored as YBR_FULL: the decoder converts
   Frame stored = Read("SC_rgb_jpeg_dcmtk.dcm", 1, FrameEncoding::kAsStored);
   EXPECT_EQ(stored.transfer_syntax_uid, kJpegBaseline);
   EXPECT_TRUE(StartsWith(stored.bytes, "\xFF\xD8")) << "not a JPEG stream";
@@ -248,6 +248,42 @@ TEST_F(PixelsTest, MissingTruncatedAndGarbageFiles) {
       EXPECT_FALSE(RenderFrame(dir / "cut.dcm", 1, RenderOptions{}).ok()) << name << " cut at " << cut;
     }
   }
+}
+
+TEST_F(PixelsTest, AbsurdDimensionsAreRefusedBeforeDecoding) {
+  // A small JPEG whose header now claims 65535 x 65535 RGB pixels (12 GB).
+  TempDir dir;
+  std::string bytes = ReadBytes(F("SC_rgb_jpeg_dcmtk.dcm"));
+  for (std::string_view tag : {std::string_view("\x28\x00\x10\x00US\x02\x00", 8),
+                               std::string_view("\x28\x00\x11\x00US\x02\x00", 8)}) {
+    std::size_t at = bytes.find(tag);
+    ASSERT_NE(at, std::string::npos);
+    bytes[at + 8] = '\xFF';
+    bytes[at + 9] = '\xFF';
+  }
+  WriteBytes(dir / "huge.dcm", bytes);
+  ExpectError(ReadFrame(dir / "huge.dcm", 1, FrameEncoding::kNative), Code::kTooLarge);
+  RenderOptions thumbnail;
+  thumbnail.max_size = 128;
+  auto render = RenderFrame(dir / "huge.dcm", 1, thumbnail);
+  ASSERT_FALSE(render.ok());
+  EXPECT_EQ(render.status().code(), Code::kTooLarge);
+  // As stored needs no decoding: the stored bytes are served.
+  EXPECT_TRUE(ReadFrame(dir / "huge.dcm", 1, FrameEncoding::kAsStored).ok());
+}
+
+TEST_F(PixelsTest, DeflatedAndOneBitObjects) {
+  // Deflated Explicit VR Little Endian: DCMTK inflates the whole dataset.
+  Frame deflated = Read("image_dfl.dcm", 1, FrameEncoding::kNative);
+  EXPECT_EQ(deflated.bytes.size(), 512u * 512u);
+  EXPECT_EQ(deflated.transfer_syntax_uid, kExplicitVrLittleEndian);
+  // Bits Allocated 1: 512 x 512 bits.
+  Frame bits = Read("liver_1frame.dcm", 1, FrameEncoding::kNative);
+  EXPECT_EQ(bits.bytes.size(), 512u * 512u / 8u);
+  // Uncompressed 4:2:2: two bytes per pixel, and the stored colour model.
+  Frame ybr = Read("SC_ybr_full_422_uncompressed.dcm", 1, FrameEncoding::kNative);
+  EXPECT_EQ(ybr.bytes.size(), 100u * 100u * 2u);
+  EXPECT_EQ(ybr.photometric_interpretation, "YBR_FULL_422");
 }
 
 // --- Rendering ---
