@@ -256,6 +256,32 @@ Result<Frame> NativeFrame(ImageObject& image, int frame_number) {
   return frame;
 }
 
+// Replaces the object's compressed Pixel Data by one decoded frame, so that
+// DicomImage renders what we decoded: DicomImage finds frames by DCMTK's own
+// search, which cannot locate a frame spanning several fragments without an
+// offset table unless all frames before it are decoded first.
+Status ReplaceWithDecodedFrame(ImageObject& object, const Frame& frame) {
+  DcmDataset& ds = *object.dataset;
+  Uint16 bits = 0;
+  ds.findAndGetUint16(DCM_BitsAllocated, bits);
+  delete ds.remove(DCM_PixelData);
+  object.pixel_data = nullptr;
+  object.fragments = nullptr;
+  auto pixel_data = std::make_unique<DcmPixelData>(DcmTag(DCM_PixelData, bits > 8 ? EVR_OW : EVR_OB));
+  OFCondition cond =
+      bits > 8 ? pixel_data->putUint16Array(reinterpret_cast<const Uint16*>(frame.bytes.data()),
+                                             static_cast<unsigned long>(frame.bytes.size() / 2))
+               : pixel_data->putUint8Array(reinterpret_cast<const Uint8*>(frame.bytes.data()),
+                                           static_cast<unsigned long>(frame.bytes.size()));
+  if (cond.good()) cond = ds.insert(pixel_data.get(), OFTrue);
+  if (cond.bad()) return Status(Code::kInternal, std::string("preparing the frame to render: ") + cond.text());
+  pixel_data.release();  // the dataset owns it now
+  ds.putAndInsertString(DCM_NumberOfFrames, "1");
+  if (!frame.photometric_interpretation.empty())
+    ds.putAndInsertString(DCM_PhotometricInterpretation, frame.photometric_interpretation.c_str());
+  return Status::Ok();
+}
+
 // An in-memory FILE* for DCMTK's image writers, which only write to C streams.
 class MemoryStream {
  public:
@@ -336,9 +362,18 @@ Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_num
   if (static_cast<std::uint64_t>(rows) * columns > kMaxRenderSourcePixels)
     return Status(Code::kTooLarge, "the frame has too many pixels to render");
 
-  // Only the one frame is decoded (partial access); the dataset stays ours.
-  DicomImage image(object.dataset, object.xfer, CIF_UsePartialAccessToPixelData,
-                   static_cast<unsigned long>(frame_number - 1), 1);
+  // Only the one frame is decoded: a compressed frame by us (see
+  // ReplaceWithDecodedFrame), a native one by DicomImage's partial access.
+  E_TransferSyntax xfer = object.xfer;
+  unsigned long first_frame = static_cast<unsigned long>(frame_number - 1);
+  if (object.fragments != nullptr) {
+    BASTION_ASSIGN_OR_RETURN(Frame decoded, NativeFrame(object, frame_number));
+    BASTION_RETURN_IF_ERROR(ReplaceWithDecodedFrame(object, decoded));
+    xfer = EXS_LittleEndianExplicit;
+    first_frame = 0;
+  }
+  // The dataset stays ours (no CIF_TakeOverExternalDataset) and outlives the image.
+  DicomImage image(object.dataset, xfer, CIF_UsePartialAccessToPixelData, first_frame, 1);
   if (image.getStatus() != EIS_Normal) return StatusFromImage(image.getStatus());
 
   if (image.isMonochrome()) {

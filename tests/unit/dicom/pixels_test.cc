@@ -209,6 +209,73 @@ TEST_F(PixelsTest, RleMultiFrameWithOffsetTableColour) {
   ExpectError(ReadFrame(F("SC_rgb_rle_2frame.dcm"), 3, FrameEncoding::kNative), Code::kNotFound);
 }
 
+// Two JPEG frames, each split over two fragments, with or without a Basic
+// Offset Table: built from SC_rgb_jpeg_dcmtk.dcm (frame 1) and
+// SC_rgb_dcmtk_+eb+cy+np.dcm (frame 2), both 100x100 baseline.
+std::string TwoFrameJpeg(const std::string& head, const std::string& jpeg1, const std::string& jpeg2, bool with_bot) {
+  auto le32 = [](std::uint32_t v) {
+    std::string out(4, '\0');
+    for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+    return out;
+  };
+  auto item = [&](const std::string& value) { return std::string("\xFE\xFF\x00\xE0", 4) + le32(value.size()) + value; };
+  auto even = [](std::string s) {
+    if (s.size() % 2) s += '\0';
+    return s;
+  };
+  std::string f1 = even(jpeg1), f2 = even(jpeg2);
+  std::vector<std::string> fragments = {f1.substr(0, 800), f1.substr(800), f2.substr(0, 600), f2.substr(600)};
+  std::string bot;
+  if (with_bot) bot = le32(0) + le32(static_cast<std::uint32_t>(8 + fragments[0].size() + 8 + fragments[1].size()));
+  std::string out = head;
+  // Number of Frames (0028,0008) IS "2 ", before Rows (0028,0010).
+  std::size_t rows = out.find(std::string("\x28\x00\x10\x00US", 6));
+  out.insert(rows, std::string("\x28\x00\x08\x00IS\x02\x00" "2 ", 10));
+  out += std::string("\xE0\x7F\x10\x00OB\x00\x00\xFF\xFF\xFF\xFF", 12);
+  out += item(bot);
+  for (const auto& f : fragments) out += item(f);
+  out += std::string("\xFE\xFF\xDD\xE0\x00\x00\x00\x00", 8);
+  return out;
+}
+
+TEST_F(PixelsTest, FramesSpanningSeveralFragments) {
+  std::string source = ReadBytes(F("SC_rgb_jpeg_dcmtk.dcm"));
+  std::size_t pixel_data = source.rfind(std::string("\xE0\x7F\x10\x00OB", 6));
+  ASSERT_NE(pixel_data, std::string::npos);
+  Frame jpeg1 = Read("SC_rgb_jpeg_dcmtk.dcm", 1, FrameEncoding::kAsStored);
+  Frame jpeg2 = Read("SC_rgb_dcmtk_+eb+cy+np.dcm", 1, FrameEncoding::kAsStored);
+  ASSERT_GT(jpeg1.bytes.size(), 800u);
+  ASSERT_GT(jpeg2.bytes.size(), 600u);
+  Frame native1 = Read("SC_rgb_jpeg_dcmtk.dcm", 1, FrameEncoding::kNative);
+  Frame native2 = Read("SC_rgb_dcmtk_+eb+cy+np.dcm", 1, FrameEncoding::kNative);
+  TempDir dir;
+  for (bool with_bot : {true, false}) {
+    SCOPED_TRACE(with_bot ? "with offset table" : "without offset table");
+    WriteBytes(dir / "two.dcm", TwoFrameJpeg(source.substr(0, pixel_data), jpeg1.bytes, jpeg2.bytes, with_bot));
+    // Frame 2 first: random access must not depend on having read frame 1.
+    auto stored2 = ReadFrame(dir / "two.dcm", 2, FrameEncoding::kAsStored);
+    ASSERT_TRUE(stored2.ok()) << stored2.status().ToString();
+    EXPECT_EQ(stored2->bytes.substr(0, jpeg2.bytes.size()), jpeg2.bytes);
+    EXPECT_EQ(stored2->transfer_syntax_uid, kJpegBaseline);
+    auto n2 = ReadFrame(dir / "two.dcm", 2, FrameEncoding::kNative);
+    ASSERT_TRUE(n2.ok()) << n2.status().ToString();
+    EXPECT_EQ(n2->bytes.size(), 30000u);
+    EXPECT_EQ(n2->bytes, native2.bytes);
+    auto n1 = ReadFrame(dir / "two.dcm", 1, FrameEncoding::kNative);
+    ASSERT_TRUE(n1.ok()) << n1.status().ToString();
+    EXPECT_EQ(n1->bytes, native1.bytes);
+    auto stored1 = ReadFrame(dir / "two.dcm", 1, FrameEncoding::kAsStored);
+    ASSERT_TRUE(stored1.ok());
+    EXPECT_EQ(stored1->bytes.substr(0, jpeg1.bytes.size()), jpeg1.bytes);
+    RenderOptions png;
+    png.format = RenderOptions::Format::kPng;
+    auto r2 = RenderFrame(dir / "two.dcm", 2, png);
+    ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+    EXPECT_EQ(ParsePng(*r2).width, 100u);
+    ExpectError(ReadFrame(dir / "two.dcm", 3, FrameEncoding::kAsStored), Code::kNotFound);
+  }
+}
+
 TEST_F(PixelsTest, Jpeg2000CannotBeDecompressedButCanBeServedAsStored) {
   ExpectError(ReadFrame(F("MR_small_jp2klossless.dcm"), 1, FrameEncoding::kNative), Code::kUnsupported);
   Frame stored = Read("MR_small_jp2klossless.dcm", 1, FrameEncoding::kAsStored);
