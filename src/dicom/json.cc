@@ -189,19 +189,31 @@ json PersonNameValue(std::string_view v) {
   return out;
 }
 
-// The VR to name an element by: DCMTK's internal VRs (ox, xs, lt, ...) are
-// mapped to the one the standard allows.
+// The VR to name an element by, and to read its value as. The element's
+// class is what DCMTK parsed (ident(): US, SS, ...), and its accessors only
+// work for that class, so a standard class VR wins; DCMTK's internal VRs
+// (ox, xs, lt, ...) of implicit VR files are mapped to the one the standard
+// allows.
 DcmEVR JsonVr(DcmElement& el, DcmItem& item) {
-  if (el.ident() == EVR_SQ) return EVR_SQ;
-  DcmEVR vr = el.getTag().getEVR();
-  if (el.getTag() == DCM_PixelData && vr != EVR_OB && vr != EVR_OW) {
+  const DcmEVR ident = el.ident();
+  if (ident == EVR_SQ) return EVR_SQ;
+  const DcmEVR tag_vr = el.getTag().getEVR();
+  if (ident == EVR_PixelData || el.getTag() == DCM_PixelData) {
+    if (tag_vr == EVR_OB || tag_vr == EVR_OW) return tag_vr;
     Uint16 bits = 0;
     item.findAndGetUint16(DCM_BitsAllocated, bits);
     return bits > 8 ? EVR_OW : EVR_OB;
   }
-  DcmEVR valid = DcmVR(vr).getValidEVR();
-  if (!DcmVR(valid).isStandard()) return EVR_UN;
-  return valid;
+  if (ident == EVR_OverlayData) return tag_vr == EVR_OB ? EVR_OB : EVR_OW;  // PS3.5 A.1: OW when implicit
+  DcmEVR vr = ident;
+  if (!DcmVR(vr).isStandard()) {
+    vr = DcmVR(tag_vr).getValidEVR();
+    if (!DcmVR(vr).isStandard()) vr = EVR_UN;
+  }
+  // A Private Creator is LO by definition (PS3.5 7.8.1), and clients need it
+  // as text to make sense of the block it reserves.
+  if (vr == EVR_UN && el.getTag().isPrivateReservation()) vr = EVR_LO;
+  return vr;
 }
 
 bool IsBinaryVr(DcmEVR vr) {
@@ -367,9 +379,16 @@ class JsonWriter {
 
   static Status StringValues(DcmElement& el, DcmEVR vr, const std::string& charset, json& values) {
     if (el.getLength() == 0) return Status::Ok();
-    OFString raw_value;
-    if (el.getOFStringArray(raw_value, OFFalse).bad()) return Status::Ok();  // a value DCMTK cannot render
-    std::string_view raw(raw_value.c_str(), raw_value.length());
+    std::string raw_value;
+    if (DcmVR(el.ident()).isaString()) {
+      OFString value;
+      if (el.getOFStringArray(value, OFFalse).bad()) return Status::Ok();  // a value DCMTK cannot render
+      raw_value.assign(value.c_str(), value.length());
+    } else {
+      // Text DCMTK parsed as bytes (a Private Creator sent as UN).
+      BASTION_ASSIGN_OR_RETURN(raw_value, NativeValueBytes(el, el.getLength(), nullptr));
+    }
+    std::string_view raw(raw_value);
     std::string text;
     if (IsCharsetSensitive(vr)) {
       auto converted = ConvertToUtf8(raw, charset);

@@ -238,6 +238,28 @@ TEST(DicomJsonTest, EncapsulatedPixelDataIsAlwaysBulk) {
   EXPECT_EQ(static_cast<unsigned char>((*bulk)[0]), 3);
 }
 
+TEST(DicomJsonTest, PrivateCreatorSentAsUnIsText) {
+  const auto file = kPydicomTestFiles / "J2K_pixelrep_mismatch.dcm";
+  REQUIRE_FILE(file);
+  json j = Load(file, JsonOptions{});
+  EXPECT_EQ(j["00090010"], json::parse(R"({"vr":"LO","Value":["HMC"]})"));
+  EXPECT_EQ(j["00090011"]["Value"], json::array({"HMC - CT - ID"}));
+  // Other UN values stay binary (PS3.18 F.2.7).
+  for (const auto& [key, attr] : j.items()) {
+    if (attr["vr"] == "UN") {
+      EXPECT_FALSE(attr.contains("Value")) << key;
+    }
+  }
+}
+
+TEST(DicomJsonTest, PaddingInsideMultiValuedCodeStringsIsRemoved) {
+  const auto file = kPydicomTestFiles / "693_J2KI.dcm";  // ImageType "DERIVED \PRIMARY\AXIAL"
+  REQUIRE_FILE(file);
+  json j = Load(file, JsonOptions{});
+  EXPECT_EQ(j["00080008"]["Value"], json::array({"DERIVED", "PRIMARY", "AXIAL"}));
+  EXPECT_EQ(j["7FE00010"]["vr"], "OB");  // encapsulated pixel data is OB
+}
+
 // --- Character sets ---
 
 TEST(DicomJsonTest, JapanesePersonNameGroups) {
