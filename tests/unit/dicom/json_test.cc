@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../temp_dir.h"
+#include "dicom/dicom.h"
 
 namespace bastion::dicom {
 namespace {
@@ -350,6 +351,47 @@ TEST(DicomJsonTest, MissingTruncatedAndGarbageFiles) {
     auto bulk = ReadBulkData(dir / "cut.dcm", "7FE00010");
     EXPECT_FALSE(bulk.ok());
   }
+}
+
+// CT_small's file meta followed by `depth` nested Referenced Series
+// Sequences (0008,1115), undefined lengths, the innermost item holding
+// Referenced SOP Instance UID (0008,1155) "1.2".
+std::string NestedSequences(int depth) {
+  std::string ct = ReadBytes(kPydicomTestFiles / "CT_small.dcm");
+  auto layout = ParsePart10Layout(ct);
+  EXPECT_TRUE(layout.ok());
+  std::string out = ct.substr(0, layout.ok() ? layout->dataset_offset : 0);
+  const std::string sq("\x08\x00\x15\x11SQ\x00\x00\xFF\xFF\xFF\xFF", 12);
+  const std::string item("\xFE\xFF\x00\xE0\xFF\xFF\xFF\xFF", 8);
+  const std::string item_end("\xFE\xFF\x0D\xE0\x00\x00\x00\x00", 8);
+  const std::string sq_end("\xFE\xFF\xDD\xE0\x00\x00\x00\x00", 8);
+  for (int i = 0; i < depth; ++i) out += sq + item;
+  out += std::string("\x08\x00\x55\x11UI\x04\x00" "1.2\0", 12);
+  for (int i = 0; i < depth; ++i) out += item_end + sq_end;
+  return out;
+}
+
+TEST(DicomJsonTest, SequenceDepthIsBounded) {
+  REQUIRE_FILE(kPydicomTestFiles / "CT_small.dcm");
+  TempDir dir;
+  WriteBytes(dir / "deepest.dcm", NestedSequences(kMaxSequenceDepth));
+  auto ok = ReadDicomJson(dir / "deepest.dcm", JsonOptions{});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  json item = *ok;
+  std::string path;
+  for (int i = 0; i < kMaxSequenceDepth; ++i) {
+    item = item["00081115"]["Value"][0];
+    path += "00081115/0/";
+  }
+  EXPECT_EQ(item["00081155"]["Value"], json::array({"1.2"}));
+  auto bulk = ReadBulkData(dir / "deepest.dcm", path + "00081155");
+  ASSERT_TRUE(bulk.ok()) << bulk.status().ToString();
+  EXPECT_EQ(*bulk, std::string("1.2\0", 4));  // the stored value, padding and all
+
+  WriteBytes(dir / "deeper.dcm", NestedSequences(kMaxSequenceDepth + 1));
+  auto deeper = ReadDicomJson(dir / "deeper.dcm", JsonOptions{});
+  ASSERT_FALSE(deeper.ok());
+  EXPECT_EQ(deeper.status().code(), Code::kInvalidArgument);
 }
 
 // --- Tag paths ---
