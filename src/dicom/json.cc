@@ -255,24 +255,7 @@ Result<std::string> NativeValueBytes(DcmElement& el, Uint32 length, DcmFileCache
   return bytes;
 }
 
-Result<std::string> FragmentBytes(DcmPixelSequence& seq, DcmFileCache* cache) {
-  std::uint64_t total = 0;
-  // Item 0 is the Basic Offset Table.
-  for (unsigned long i = 1; i < seq.card(); ++i) {
-    DcmPixelItem* item = nullptr;
-    if (seq.getItem(item, i).good() && item) total += item->getLength();
-  }
-  std::string out;
-  out.reserve(total);
-  for (unsigned long i = 1; i < seq.card(); ++i) {
-    DcmPixelItem* item = nullptr;
-    if (seq.getItem(item, i).bad() || !item) return Status(Code::kCorrupt, "unreadable pixel data fragment");
-    BASTION_ASSIGN_OR_RETURN(std::string bytes, NativeValueBytes(*item, item->getLength(), cache));
-    out += bytes;
-  }
-  return out;
-}
-
+// Item 0 of a pixel sequence is the Basic Offset Table; fragments follow.
 std::uint64_t FragmentsLength(DcmPixelSequence& seq) {
   std::uint64_t total = 0;
   for (unsigned long i = 1; i < seq.card(); ++i) {
@@ -280,6 +263,22 @@ std::uint64_t FragmentsLength(DcmPixelSequence& seq) {
     if (seq.getItem(item, i).good() && item) total += item->getLength();
   }
   return total;
+}
+
+// The fragments back to back, read straight into the result.
+Result<std::string> FragmentBytes(DcmPixelSequence& seq, DcmFileCache* cache) {
+  std::string out(FragmentsLength(seq), '\0');
+  std::size_t at = 0;
+  for (unsigned long i = 1; i < seq.card(); ++i) {
+    DcmPixelItem* item = nullptr;
+    if (seq.getItem(item, i).bad() || !item) return Status(Code::kCorrupt, "unreadable pixel data fragment");
+    const Uint32 length = item->getLength();
+    if (length == 0) continue;
+    OFCondition cond = item->getPartialValue(out.data() + at, 0, length, cache, EBO_LittleEndian);
+    if (cond.bad()) return Status(Code::kCorrupt, std::string("reading a pixel data fragment: ") + cond.text());
+    at += length;
+  }
+  return out;
 }
 
 class JsonWriter {
