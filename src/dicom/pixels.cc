@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 namespace bastion::dicom {
@@ -332,7 +333,13 @@ void RegisterPixelDecoders() {
 Result<Frame> ReadFrame(const std::filesystem::path& file, int frame_number, FrameEncoding want) {
   RegisterPixelDecoders();
   BASTION_ASSIGN_OR_RETURN(ImageObject image, OpenImage(file, frame_number));
-  if (want == FrameEncoding::kAsStored && image.fragments != nullptr) return StoredFrame(image, frame_number);
+  if (want == FrameEncoding::kAsStored && image.fragments != nullptr) {
+    // MPEG-2, MPEG-4 and HEVC (1.2.840.10008.1.2.4.100-108) are one stream
+    // for all frames: there is no stored frame to cut out.
+    if (std::string_view(DcmXfer(image.xfer).getXferID()).starts_with("1.2.840.10008.1.2.4.10"))
+      return Status(Code::kUnsupported, "video frames are one stream: retrieve the pixel data as bulk data");
+    return StoredFrame(image, frame_number);
+  }
   return NativeFrame(image, frame_number);
 }
 

@@ -8,9 +8,10 @@
 //
 // Memory: only the requested frame is read. A native frame is copied straight
 // from the file at its offset; a compressed frame's fragments are read and
-// decoded on their own; the rest of a multi-frame object stays on disk.
-// Rendering holds the one frame's pixels (decoded, then 8-bit output) plus the
-// encoded result.
+// decoded on their own; the rest of a multi-frame object stays on disk (a
+// 100 MB, 3000-frame object costs ~12 MB of RSS per call). Rendering holds
+// the one decoded frame (twice for a compressed one: ours and DicomImage's),
+// its 8-bit output, the scaled copy and the encoded result.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +38,10 @@ enum class FrameEncoding {
   kNative,
   // The frame as stored: for a compressed object the fragments of that frame
   // concatenated, with the stored transfer syntax; for an uncompressed object
-  // the same as kNative.
+  // the same as kNative. Frame boundaries come from the Extended Offset
+  // Table, else the Basic Offset Table, else one fragment per frame, else the
+  // codestream start markers (JPEG/JPEG-LS SOI, JPEG 2000 SOC). Video
+  // syntaxes (MPEG-2/4, HEVC) fail with kUnsupported: one stream, no frames.
   kAsStored,
 };
 
