@@ -38,6 +38,22 @@ struct RecordingOptions {
   }
 };
 
+std::string FromBase64(std::string_view in) {
+  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::uint32_t bits = 0;
+  int count = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    bits = (bits << 6) | static_cast<std::uint32_t>(kAlphabet.find(c));
+    if ((count += 6) >= 8) {
+      count -= 8;
+      out += static_cast<char>((bits >> count) & 0xFF);
+    }
+  }
+  return out;
+}
+
 json Load(const std::filesystem::path& file, const JsonOptions& options) {
   auto result = ReadDicomJson(file, options);
   EXPECT_TRUE(result.ok()) << file << ": " << result.status().ToString();
@@ -153,6 +169,7 @@ TEST(DicomJsonTest, SmallPixelDataInlinedWhenAllowed) {
   std::string b64 = j["7FE00010"]["InlineBinary"];
   EXPECT_EQ(b64.size(), 40u);
   EXPECT_EQ(b64.substr(38), "==");
+  EXPECT_EQ(FromBase64(b64), *bulk);
 }
 
 // --- Other syntaxes and VRs ---
@@ -221,6 +238,7 @@ TEST(DicomJsonTest, BinaryInsideSequenceHasANestedTagPath) {
   json inlined = Load(file, generous);
   EXPECT_TRUE(inlined["54000100"]["Value"][1]["54001010"].contains("InlineBinary"));
   EXPECT_EQ(inlined["54000100"]["Value"][1]["54001010"]["InlineBinary"].get<std::string>().size(), 28800u / 3 * 4);
+  EXPECT_EQ(FromBase64(inlined["54000100"]["Value"][1]["54001010"]["InlineBinary"].get<std::string>()), *second);
 }
 
 TEST(DicomJsonTest, EncapsulatedPixelDataIsAlwaysBulk) {
@@ -445,6 +463,10 @@ TEST(TagPathTest, ReadBulkDataErrors) {
   auto pixels = ReadBulkData(file, "7FE00010");
   ASSERT_TRUE(pixels.ok());
   EXPECT_EQ(pixels->size(), 128u * 128u * 2u);
+  // Byte for byte the value in the file: it ends 12 + 126 bytes before the
+  // end (Data Set Trailing Padding follows it).
+  std::string raw = ReadBytes(file);
+  EXPECT_EQ(*pixels, raw.substr(raw.size() - 138 - pixels->size(), pixels->size()));
   // Lower-case hex names the same attribute.
   auto lower = ReadBulkData(file, "7fe00010");
   ASSERT_TRUE(lower.ok());
