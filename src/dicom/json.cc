@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "dicom/dicom.h"
@@ -30,10 +31,14 @@ constexpr Uint32 kMaxReadLength = 4096;
 
 Result<std::unique_ptr<DcmFileFormat>> LoadStructure(const std::filesystem::path& file) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) return Status(Code::kNotFound, "object file not found");
+  if (!std::filesystem::is_regular_file(file, ec))
+    return Status(Code::kNotFound, "object file not found");
   auto ff = std::make_unique<DcmFileFormat>();
-  OFCondition cond = ff->loadFile(file.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
-  if (cond.bad()) return Status(Code::kInvalidArgument, std::string("not a readable DICOM object: ") + cond.text());
+  OFCondition cond =
+      ff->loadFile(file.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
+  if (cond.bad())
+    return Status(Code::kInvalidArgument,
+                  std::string("not a readable DICOM object: ") + cond.text());
   return ff;
 }
 
@@ -46,12 +51,14 @@ std::string TagHex(const DcmTagKey& tag) {
 }
 
 std::string Base64(std::string_view bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
-    std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+    std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) |
+                      (static_cast<unsigned char>(bytes[i + 1]) << 8) |
                       static_cast<unsigned char>(bytes[i + 2]);
     out += kAlphabet[(n >> 18) & 63];
     out += kAlphabet[(n >> 12) & 63];
@@ -78,8 +85,10 @@ std::string SanitizeUtf8(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     auto b = static_cast<unsigned char>(s[i]);
     if (b < 0x80) {
-      if (b == 0x1B) out += "\xEF\xBF\xBD";
-      else out += static_cast<char>(b);
+      if (b == 0x1B)
+        out += "\xEF\xBF\xBD";
+      else
+        out += static_cast<char>(b);
       ++i;
       continue;
     }
@@ -108,15 +117,23 @@ std::string SanitizeUtf8(std::string_view s) {
 std::string AsciiOnly(std::string_view s) {
   std::string out;
   for (char c : s) {
-    if (static_cast<unsigned char>(c) < 0x80 && c != 0x1B) out += c;
-    else out += "\xEF\xBF\xBD";
+    if (static_cast<unsigned char>(c) < 0x80 && c != 0x1B)
+      out += c;
+    else
+      out += "\xEF\xBF\xBD";
   }
   return out;
 }
 
 bool IsCharsetSensitive(DcmEVR vr) {
   switch (vr) {
-    case EVR_SH: case EVR_LO: case EVR_ST: case EVR_LT: case EVR_UC: case EVR_UT: case EVR_PN:
+    case EVR_SH:
+    case EVR_LO:
+    case EVR_ST:
+    case EVR_LT:
+    case EVR_UC:
+    case EVR_UT:
+    case EVR_PN:
       return true;
     default:
       return false;
@@ -124,13 +141,24 @@ bool IsCharsetSensitive(DcmEVR vr) {
 }
 
 // Single-valued string VRs: a backslash is text, not a delimiter.
-bool IsSingleValuedText(DcmEVR vr) { return vr == EVR_LT || vr == EVR_ST || vr == EVR_UT || vr == EVR_UR; }
+bool IsSingleValuedText(DcmEVR vr) {
+  return vr == EVR_LT || vr == EVR_ST || vr == EVR_UT || vr == EVR_UR;
+}
 
 // PS3.5 6.2: VRs whose leading spaces are padding, not content.
 bool LeadingSpacesInsignificant(DcmEVR vr) {
   switch (vr) {
-    case EVR_AE: case EVR_AS: case EVR_CS: case EVR_DA: case EVR_DS: case EVR_DT: case EVR_IS:
-    case EVR_LO: case EVR_SH: case EVR_TM: case EVR_UI:
+    case EVR_AE:
+    case EVR_AS:
+    case EVR_CS:
+    case EVR_DA:
+    case EVR_DS:
+    case EVR_DT:
+    case EVR_IS:
+    case EVR_LO:
+    case EVR_SH:
+    case EVR_TM:
+    case EVR_UI:
       return true;
     default:
       return false;
@@ -148,7 +176,8 @@ std::vector<std::string_view> SplitOn(std::string_view s, char sep) {
   std::vector<std::string_view> out;
   for (std::size_t start = 0;;) {
     std::size_t at = s.find(sep, start);
-    out.push_back(s.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+    out.push_back(
+        s.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
     if (at == std::string_view::npos) return out;
     start = at + 1;
   }
@@ -159,7 +188,8 @@ json DecimalValue(std::string_view v) {
   if (!n.empty() && n.front() == '+') n.remove_prefix(1);
   double d = 0;
   auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), d);
-  if (n.empty() || ec != std::errc() || ptr != n.data() + n.size() || !std::isfinite(d)) return std::string(v);
+  if (n.empty() || ec != std::errc() || ptr != n.data() + n.size() || !std::isfinite(d))
+    return std::string(v);
   return d;
 }
 
@@ -204,7 +234,8 @@ DcmEVR JsonVr(DcmElement& el, DcmItem& item) {
     item.findAndGetUint16(DCM_BitsAllocated, bits);
     return bits > 8 ? EVR_OW : EVR_OB;
   }
-  if (ident == EVR_OverlayData) return tag_vr == EVR_OB ? EVR_OB : EVR_OW;  // PS3.5 A.1: OW when implicit
+  if (ident == EVR_OverlayData)
+    return tag_vr == EVR_OB ? EVR_OB : EVR_OW;  // PS3.5 A.1: OW when implicit
   DcmEVR vr = ident;
   if (!DcmVR(vr).isStandard()) {
     vr = DcmVR(tag_vr).getValidEVR();
@@ -218,7 +249,13 @@ DcmEVR JsonVr(DcmElement& el, DcmItem& item) {
 
 bool IsBinaryVr(DcmEVR vr) {
   switch (vr) {
-    case EVR_OB: case EVR_OD: case EVR_OF: case EVR_OL: case EVR_OV: case EVR_OW: case EVR_UN:
+    case EVR_OB:
+    case EVR_OD:
+    case EVR_OF:
+    case EVR_OL:
+    case EVR_OV:
+    case EVR_OW:
+    case EVR_UN:
       return true;
     default:
       return false;
@@ -271,11 +308,13 @@ Result<std::string> FragmentBytes(DcmPixelSequence& seq, DcmFileCache* cache) {
   std::size_t at = 0;
   for (unsigned long i = 1; i < seq.card(); ++i) {
     DcmPixelItem* item = nullptr;
-    if (seq.getItem(item, i).bad() || !item) return Status(Code::kCorrupt, "unreadable pixel data fragment");
+    if (seq.getItem(item, i).bad() || !item)
+      return Status(Code::kCorrupt, "unreadable pixel data fragment");
     const Uint32 length = item->getLength();
     if (length == 0) continue;
     OFCondition cond = item->getPartialValue(out.data() + at, 0, length, cache, EBO_LittleEndian);
-    if (cond.bad()) return Status(Code::kCorrupt, std::string("reading a pixel data fragment: ") + cond.text());
+    if (cond.bad())
+      return Status(Code::kCorrupt, std::string("reading a pixel data fragment: ") + cond.text());
     at += length;
   }
   return out;
@@ -285,18 +324,23 @@ class JsonWriter {
  public:
   JsonWriter(const JsonOptions& options, DcmFileCache& cache) : options_(options), cache_(cache) {}
 
-  Status WriteItem(DcmItem& item, std::string charset, const std::string& path_prefix, int depth, json& out) {
+  Status WriteItem(DcmItem& item, std::string charset, const std::string& path_prefix, int depth,
+                   json& out) {
     if (depth > kMaxSequenceDepth)
-      return Status(Code::kInvalidArgument, "sequences nested deeper than " + std::to_string(kMaxSequenceDepth));
+      return Status(Code::kInvalidArgument,
+                    "sequences nested deeper than " + std::to_string(kMaxSequenceDepth));
     OFString own_charset;
     if (item.findAndGetOFStringArray(DCM_SpecificCharacterSet, own_charset, OFFalse).good())
-      charset = std::string(TrimPadding(std::string_view(own_charset.c_str(), own_charset.length()), true));
+      charset = std::string(
+          TrimPadding(std::string_view(own_charset.c_str(), own_charset.length()), true));
     out = json::object();
     for (unsigned long i = 0; i < item.card(); ++i) {
       DcmElement* el = item.getElement(i);
       if (!el) continue;
       const DcmTag& tag = el->getTag();
-      if (tag.getGroup() == 0x0002 || tag.getElement() == 0x0000 || tag == DCM_DataSetTrailingPadding) continue;
+      if (tag.getGroup() == 0x0002 || tag.getElement() == 0x0000 ||
+          tag == DCM_DataSetTrailingPadding)
+        continue;
       std::string key = TagHex(tag);
       json attr;
       BASTION_RETURN_IF_ERROR(WriteElement(*el, item, charset, path_prefix + key, depth, attr));
@@ -306,8 +350,8 @@ class JsonWriter {
   }
 
  private:
-  Status WriteElement(DcmElement& el, DcmItem& item, const std::string& charset, const std::string& path, int depth,
-                      json& attr) {
+  Status WriteElement(DcmElement& el, DcmItem& item, const std::string& charset,
+                      const std::string& path, int depth, json& attr) {
     DcmEVR vr = JsonVr(el, item);
     attr = json::object();
     attr["vr"] = DcmVR(vr).getVRName();
@@ -319,7 +363,8 @@ class JsonWriter {
       json items = json::array();
       for (unsigned long i = 0; i < seq.card(); ++i) {
         json sub;
-        BASTION_RETURN_IF_ERROR(WriteItem(*seq.getItem(i), charset, path + "/" + std::to_string(i) + "/", depth + 1, sub));
+        BASTION_RETURN_IF_ERROR(WriteItem(*seq.getItem(i), charset,
+                                          path + "/" + std::to_string(i) + "/", depth + 1, sub));
         items.push_back(std::move(sub));
       }
       attr["Value"] = std::move(items);
@@ -336,12 +381,24 @@ class JsonWriter {
 
     json values = json::array();
     switch (vr) {
-      case EVR_US: NumericValues<Uint16>(el, &DcmElement::getUint16, values); break;
-      case EVR_SS: NumericValues<Sint16>(el, &DcmElement::getSint16, values); break;
-      case EVR_UL: NumericValues<Uint32>(el, &DcmElement::getUint32, values); break;
-      case EVR_SL: NumericValues<Sint32>(el, &DcmElement::getSint32, values); break;
-      case EVR_UV: NumericValues<Uint64>(el, &DcmElement::getUint64, values); break;
-      case EVR_SV: NumericValues<Sint64>(el, &DcmElement::getSint64, values); break;
+      case EVR_US:
+        NumericValues<Uint16>(el, &DcmElement::getUint16, values);
+        break;
+      case EVR_SS:
+        NumericValues<Sint16>(el, &DcmElement::getSint16, values);
+        break;
+      case EVR_UL:
+        NumericValues<Uint32>(el, &DcmElement::getUint32, values);
+        break;
+      case EVR_SL:
+        NumericValues<Sint32>(el, &DcmElement::getSint32, values);
+        break;
+      case EVR_UV:
+        NumericValues<Uint64>(el, &DcmElement::getUint64, values);
+        break;
+      case EVR_SV:
+        NumericValues<Sint64>(el, &DcmElement::getSint64, values);
+        break;
       case EVR_FL:
         for (unsigned long i = 0; i < el.getVM(); ++i) {
           Float32 f = 0;
@@ -357,7 +414,8 @@ class JsonWriter {
       case EVR_AT:
         for (unsigned long i = 0; i < el.getVM(); ++i) {
           DcmTagKey value;
-          if (static_cast<DcmAttributeTag&>(el).getTagVal(value, i).good()) values.push_back(TagHex(value));
+          if (static_cast<DcmAttributeTag&>(el).getTagVal(value, i).good())
+            values.push_back(TagHex(value));
         }
         break;
       default:
@@ -369,7 +427,8 @@ class JsonWriter {
   }
 
   template <typename T>
-  static void NumericValues(DcmElement& el, OFCondition (DcmElement::*get)(T&, const unsigned long), json& values) {
+  static void NumericValues(DcmElement& el, OFCondition (DcmElement::*get)(T&, const unsigned long),
+                            json& values) {
     for (unsigned long i = 0; i < el.getVM(); ++i) {
       T v{};
       if ((el.*get)(v, i).good()) values.push_back(v);
@@ -381,7 +440,8 @@ class JsonWriter {
     std::string raw_value;
     if (DcmVR(el.ident()).isaString()) {
       OFString value;
-      if (el.getOFStringArray(value, OFFalse).bad()) return Status::Ok();  // a value DCMTK cannot render
+      if (el.getOFStringArray(value, OFFalse).bad())
+        return Status::Ok();  // a value DCMTK cannot render
       raw_value.assign(value.c_str(), value.length());
     } else {
       // Text DCMTK parsed as bytes (a Private Creator sent as UN).
@@ -398,8 +458,10 @@ class JsonWriter {
     }
     bool leading = LeadingSpacesInsignificant(vr);
     std::vector<std::string_view> parts;
-    if (IsSingleValuedText(vr)) parts.push_back(text);
-    else parts = SplitOn(text, '\\');
+    if (IsSingleValuedText(vr))
+      parts.push_back(text);
+    else
+      parts = SplitOn(text, '\\');
     bool any = false;
     json out = json::array();
     for (std::string_view part : parts) {
@@ -409,10 +471,14 @@ class JsonWriter {
         continue;
       }
       any = true;
-      if (vr == EVR_PN) out.push_back(PersonNameValue(v));
-      else if (vr == EVR_DS) out.push_back(DecimalValue(v));
-      else if (vr == EVR_IS) out.push_back(IntegerValue(v));
-      else out.push_back(std::string(v));
+      if (vr == EVR_PN)
+        out.push_back(PersonNameValue(v));
+      else if (vr == EVR_DS)
+        out.push_back(DecimalValue(v));
+      else if (vr == EVR_IS)
+        out.push_back(IntegerValue(v));
+      else
+        out.push_back(std::string(v));
     }
     if (any) values = std::move(out);
     return Status::Ok();
@@ -422,9 +488,11 @@ class JsonWriter {
     DcmPixelSequence* fragments = EncapsulatedFragments(el);
     std::uint64_t length = fragments ? FragmentsLength(*fragments) : el.getLength();
     if (length == 0) return Status::Ok();
-    std::size_t limit = IsPixelDataTag(tag) ? options_.inline_pixel_data_max : options_.inline_binary_max;
+    std::size_t limit =
+        IsPixelDataTag(tag) ? options_.inline_pixel_data_max : options_.inline_binary_max;
     if (fragments == nullptr && length <= limit) {
-      BASTION_ASSIGN_OR_RETURN(std::string bytes, NativeValueBytes(el, static_cast<Uint32>(length), &cache_));
+      BASTION_ASSIGN_OR_RETURN(std::string bytes,
+                               NativeValueBytes(el, static_cast<Uint32>(length), &cache_));
       attr["InlineBinary"] = Base64(bytes);
       return Status::Ok();
     }
@@ -444,14 +512,18 @@ struct TagPathStep {
 std::optional<std::vector<TagPathStep>> ParseTagPath(std::string_view path) {
   if (path.empty() || path.size() > 512) return std::nullopt;
   auto parts = SplitOn(path, '/');
-  if (parts.size() % 2 == 0 || static_cast<int>(parts.size() / 2) > kMaxSequenceDepth) return std::nullopt;
+  if (parts.size() % 2 == 0 || static_cast<int>(parts.size() / 2) > kMaxSequenceDepth)
+    return std::nullopt;
   std::vector<TagPathStep> steps;
   for (std::size_t i = 0; i < parts.size(); i += 2) {
     std::string_view t = parts[i];
     if (t.size() != 8) return std::nullopt;
     std::uint32_t tag = 0;
     for (char c : t) {
-      int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+      int d = (c >= '0' && c <= '9')   ? c - '0'
+              : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+              : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                       : -1;
       if (d < 0) return std::nullopt;
       tag = (tag << 4) | static_cast<std::uint32_t>(d);
     }
@@ -459,7 +531,8 @@ std::optional<std::vector<TagPathStep>> ParseTagPath(std::string_view path) {
     step.tag = DcmTagKey(static_cast<Uint16>(tag >> 16), static_cast<Uint16>(tag & 0xFFFF));
     if (i + 1 < parts.size()) {
       std::string_view index = parts[i + 1];
-      if (index.empty() || index.size() > 6 || (index.size() > 1 && index[0] == '0')) return std::nullopt;
+      if (index.empty() || index.size() > 6 || (index.size() > 1 && index[0] == '0'))
+        return std::nullopt;
       for (char c : index)
         if (c < '0' || c > '9') return std::nullopt;
       std::from_chars(index.data(), index.data() + index.size(), step.item);
@@ -471,12 +544,14 @@ std::optional<std::vector<TagPathStep>> ParseTagPath(std::string_view path) {
 
 }  // namespace
 
-Result<nlohmann::json> ReadDicomJson(const std::filesystem::path& file, const JsonOptions& options) {
+Result<nlohmann::json> ReadDicomJson(const std::filesystem::path& file,
+                                     const JsonOptions& options) {
   BASTION_ASSIGN_OR_RETURN(std::unique_ptr<DcmFileFormat> ff, LoadStructure(file));
   DcmFileCache cache;
   JsonWriter writer(options, cache);
   json out;
-  BASTION_RETURN_IF_ERROR(writer.WriteItem(*ff->getDataset(), std::string(), std::string(), 0, out));
+  BASTION_RETURN_IF_ERROR(
+      writer.WriteItem(*ff->getDataset(), std::string(), std::string(), 0, out));
   return out;
 }
 
@@ -505,7 +580,8 @@ Result<std::string> ReadBulkData(const std::filesystem::path& file, std::string_
     }
     if (!last) return Status(Code::kNotFound, "no such sequence");
     DcmFileCache cache;
-    if (DcmPixelSequence* fragments = EncapsulatedFragments(*el)) return FragmentBytes(*fragments, &cache);
+    if (DcmPixelSequence* fragments = EncapsulatedFragments(*el))
+      return FragmentBytes(*fragments, &cache);
     return NativeValueBytes(*el, el->getLength(), &cache);
   }
   return Status(Code::kNotFound, "no such attribute");

@@ -10,13 +10,16 @@
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dcxfer.h>
+// Not sorted: dipipng.h uses DCMTK_DCMIMGLE_EXPORT without including
+// its definition, so dcmimage.h must come first.
+// clang-format off
+#include <dcmtk/dcmimgle/dcmimage.h>
 #include <dcmtk/dcmimage/diregist.h>  // colour images in DicomImage
 #include <dcmtk/dcmimage/dipipng.h>
-#include <dcmtk/dcmimgle/dcmimage.h>
+// clang-format on
 #include <dcmtk/dcmjpeg/dipijpeg.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,12 +38,16 @@ constexpr Uint32 kMaxReadLength = 4096;
 
 Result<std::unique_ptr<DcmFileFormat>> LoadStructure(const std::filesystem::path& file) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) return Status(Code::kNotFound, "object file not found");
+  if (!std::filesystem::is_regular_file(file, ec))
+    return Status(Code::kNotFound, "object file not found");
   auto ff = std::make_unique<DcmFileFormat>();
   // Values over 4 KiB (pixel data, fragments) stay in the file until a frame
   // needs them.
-  OFCondition cond = ff->loadFile(file.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
-  if (cond.bad()) return Status(Code::kInvalidArgument, std::string("not a readable DICOM object: ") + cond.text());
+  OFCondition cond =
+      ff->loadFile(file.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
+  if (cond.bad())
+    return Status(Code::kInvalidArgument,
+                  std::string("not a readable DICOM object: ") + cond.text());
   return ff;
 }
 
@@ -68,7 +75,8 @@ Result<ImageObject> OpenImage(const std::filesystem::path& file, int frame_numbe
   if (image.dataset->findAndGetSint32(DCM_NumberOfFrames, frames).good() && frames > 1)
     image.number_of_frames = static_cast<Uint32>(frames);
   if (frame_number < 1 || static_cast<Uint32>(frame_number) > image.number_of_frames)
-    return Status(Code::kNotFound, "no frame " + std::to_string(frame_number) + " (the object has " +
+    return Status(Code::kNotFound, "no frame " + std::to_string(frame_number) +
+                                       " (the object has " +
                                        std::to_string(image.number_of_frames) + ")");
   if (DcmXfer(image.xfer).isEncapsulated()) {
     E_TransferSyntax rep = EXS_Unknown;
@@ -84,15 +92,18 @@ Result<ImageObject> OpenImage(const std::filesystem::path& file, int frame_numbe
 Status CheckDecodable(const ImageObject& image) {
   if (image.fragments == nullptr) return Status::Ok();
   if (DcmCodecList::canChangeCoding(image.xfer, EXS_LittleEndianExplicit)) return Status::Ok();
-  return Status(Code::kUnsupported, std::string("cannot decompress ") + DcmXfer(image.xfer).getXferName() +
+  return Status(Code::kUnsupported, std::string("cannot decompress ") +
+                                        DcmXfer(image.xfer).getXferName() +
                                         " (no decoder for it in DCMTK 3.6.7)");
 }
 
-Result<std::string> ItemBytes(DcmPixelItem& item, Uint32 offset, Uint32 length, DcmFileCache* cache) {
+Result<std::string> ItemBytes(DcmPixelItem& item, Uint32 offset, Uint32 length,
+                              DcmFileCache* cache) {
   std::string bytes(length, '\0');
   if (length == 0) return bytes;
   OFCondition cond = item.getPartialValue(bytes.data(), offset, length, cache, EBO_LittleEndian);
-  if (cond.bad()) return Status(Code::kCorrupt, std::string("reading a pixel data fragment: ") + cond.text());
+  if (cond.bad())
+    return Status(Code::kCorrupt, std::string("reading a pixel data fragment: ") + cond.text());
   return bytes;
 }
 
@@ -115,8 +126,8 @@ Result<std::vector<unsigned long>> FrameStarts(ImageObject& image, DcmFileCache*
   // fragment item: the Extended Offset Table if present, else the Basic one.
   std::vector<std::uint64_t> offsets;
   DcmElement* extended = nullptr;
-  if (image.dataset->findAndGetElement(DCM_ExtendedOffsetTable, extended, OFFalse).good() && extended &&
-      extended->getLength() == 8ull * frames) {
+  if (image.dataset->findAndGetElement(DCM_ExtendedOffsetTable, extended, OFFalse).good() &&
+      extended && extended->getLength() == 8ull * frames) {
     std::vector<Uint64> table(frames);
     if (extended->getPartialValue(table.data(), 0, 8 * frames, cache, EBO_LittleEndian).good())
       offsets.assign(table.begin(), table.end());
@@ -147,13 +158,15 @@ Result<std::vector<unsigned long>> FrameStarts(ImageObject& image, DcmFileCache*
   // (JPEG and JPEG-LS SOI FF D8, JPEG 2000 SOC FF 4F).
   for (unsigned long i = 1; i < items; ++i) {
     DcmPixelItem* item = nullptr;
-    if (seq.getItem(item, i).bad() || !item) return Status(Code::kCorrupt, "unreadable pixel data fragment");
+    if (seq.getItem(item, i).bad() || !item)
+      return Status(Code::kCorrupt, "unreadable pixel data fragment");
     if (item->getLength() < 2) continue;
     BASTION_ASSIGN_OR_RETURN(std::string head, ItemBytes(*item, 0, 2, cache));
     if (head[0] == '\xFF' && (head[1] == '\xD8' || head[1] == '\x4F')) starts.push_back(i);
   }
   if (starts.size() != frames || starts.front() != 1)
-    return Status(Code::kCorrupt, "cannot find the frame boundaries in the encapsulated pixel data");
+    return Status(Code::kCorrupt,
+                  "cannot find the frame boundaries in the encapsulated pixel data");
   starts.push_back(items);
   return starts;
 }
@@ -183,10 +196,12 @@ Status CheckFrameSize(DcmDataset& dataset) {
   dataset.findAndGetUint16(DCM_SamplesPerPixel, samples);
   dataset.findAndGetUint16(DCM_BitsAllocated, bits);
   if (rows == 0 || columns == 0 || samples == 0 || bits == 0)
-    return Status(Code::kInvalidArgument, "the image has no rows, columns, samples or bits allocated");
+    return Status(Code::kInvalidArgument,
+                  "the image has no rows, columns, samples or bits allocated");
   std::uint64_t bytes = (static_cast<std::uint64_t>(rows) * columns * samples * bits + 7) / 8;
   if (bytes > kMaxFrameBytes)
-    return Status(Code::kTooLarge, "a frame of " + std::to_string(bytes) + " bytes is over the limit of " +
+    return Status(Code::kTooLarge, "a frame of " + std::to_string(bytes) +
+                                       " bytes is over the limit of " +
                                        std::to_string(kMaxFrameBytes));
   return Status::Ok();
 }
@@ -209,7 +224,8 @@ Result<Frame> UncompressedFrame(ImageObject& image, int frame_number) {
   if (samples == 3 && (photometric == "YBR_FULL_422" || photometric == "YBR_PARTIAL_422"))
     frame_bits = frame_bits * 2 / 3;
   if (frame_bits % 8 != 0 && image.number_of_frames > 1)
-    return Status(Code::kUnsupported, "frames of bit-packed pixels that do not end on a byte boundary");
+    return Status(Code::kUnsupported,
+                  "frames of bit-packed pixels that do not end on a byte boundary");
   const std::uint64_t frame_size = (frame_bits + 7) / 8;
   const std::uint64_t offset = frame_size * static_cast<std::uint64_t>(frame_number - 1);
   // Native data shorter than its frames say: refuse rather than read past it.
@@ -221,9 +237,11 @@ Result<Frame> UncompressedFrame(ImageObject& image, int frame_number) {
   // Slack for DCMTK swapping whole words at an odd end.
   frame.bytes.assign(frame_size + 2, '\0');
   DcmFileCache cache;
-  OFCondition cond = image.pixel_data->getPartialValue(frame.bytes.data(), static_cast<Uint32>(offset),
-                                                       static_cast<Uint32>(frame_size), &cache, EBO_LittleEndian);
-  if (cond.bad()) return Status(Code::kCorrupt, std::string("cannot read the frame: ") + cond.text());
+  OFCondition cond =
+      image.pixel_data->getPartialValue(frame.bytes.data(), static_cast<Uint32>(offset),
+                                        static_cast<Uint32>(frame_size), &cache, EBO_LittleEndian);
+  if (cond.bad())
+    return Status(Code::kCorrupt, std::string("cannot read the frame: ") + cond.text());
   frame.bytes.resize(frame_size);
   return frame;
 }
@@ -235,7 +253,8 @@ Result<Frame> NativeFrame(ImageObject& image, int frame_number) {
   Uint32 frame_size = 0;
   OFCondition cond = image.pixel_data->getUncompressedFrameSize(image.dataset, frame_size);
   if (cond.bad() || frame_size == 0)
-    return Status(Code::kInvalidArgument, std::string("inconsistent image attributes: ") + cond.text());
+    return Status(Code::kInvalidArgument,
+                  std::string("inconsistent image attributes: ") + cond.text());
   Frame frame;
   frame.transfer_syntax_uid = kExplicitVrLittleEndian;
   // Room for the pad byte DCMTK may write when swapping an odd-length frame.
@@ -246,12 +265,14 @@ Result<Frame> NativeFrame(ImageObject& image, int frame_number) {
   Uint32 start_fragment = 0;
   DcmFileCache cache;
   auto starts = FrameStarts(image, &cache);
-  if (starts.ok()) start_fragment = static_cast<Uint32>((*starts)[static_cast<std::size_t>(frame_number - 1)]);
+  if (starts.ok())
+    start_fragment = static_cast<Uint32>((*starts)[static_cast<std::size_t>(frame_number - 1)]);
   OFString colour_model;
-  cond = image.pixel_data->getUncompressedFrame(image.dataset, static_cast<Uint32>(frame_number - 1), start_fragment,
-                                                frame.bytes.data(), static_cast<Uint32>(frame.bytes.size()),
-                                                colour_model, &cache);
-  if (cond.bad()) return Status(Code::kCorrupt, std::string("cannot decode the frame: ") + cond.text());
+  cond = image.pixel_data->getUncompressedFrame(
+      image.dataset, static_cast<Uint32>(frame_number - 1), start_fragment, frame.bytes.data(),
+      static_cast<Uint32>(frame.bytes.size()), colour_model, &cache);
+  if (cond.bad())
+    return Status(Code::kCorrupt, std::string("cannot decode the frame: ") + cond.text());
   frame.bytes.resize(frame_size);
   frame.photometric_interpretation = colour_model.c_str();
   return frame;
@@ -268,14 +289,16 @@ Status ReplaceWithDecodedFrame(ImageObject& object, const Frame& frame) {
   delete ds.remove(DCM_PixelData);
   object.pixel_data = nullptr;
   object.fragments = nullptr;
-  auto pixel_data = std::make_unique<DcmPixelData>(DcmTag(DCM_PixelData, bits > 8 ? EVR_OW : EVR_OB));
+  auto pixel_data =
+      std::make_unique<DcmPixelData>(DcmTag(DCM_PixelData, bits > 8 ? EVR_OW : EVR_OB));
   OFCondition cond =
       bits > 8 ? pixel_data->putUint16Array(reinterpret_cast<const Uint16*>(frame.bytes.data()),
-                                             static_cast<unsigned long>(frame.bytes.size() / 2))
+                                            static_cast<unsigned long>(frame.bytes.size() / 2))
                : pixel_data->putUint8Array(reinterpret_cast<const Uint8*>(frame.bytes.data()),
                                            static_cast<unsigned long>(frame.bytes.size()));
   if (cond.good()) cond = ds.insert(pixel_data.get(), OFTrue);
-  if (cond.bad()) return Status(Code::kInternal, std::string("preparing the frame to render: ") + cond.text());
+  if (cond.bad())
+    return Status(Code::kInternal, std::string("preparing the frame to render: ") + cond.text());
   pixel_data.release();  // the dataset owns it now
   ds.putAndInsertString(DCM_NumberOfFrames, "1");
   if (!frame.photometric_interpretation.empty())
@@ -310,12 +333,16 @@ class MemoryStream {
 Status StatusFromImage(EI_Status status) {
   std::string what = std::string("cannot render the image: ") + DicomImage::getString(status);
   switch (status) {
-    case EIS_NotSupportedValue: return Status(Code::kUnsupported, what);
+    case EIS_NotSupportedValue:
+      return Status(Code::kUnsupported, what);
     case EIS_MissingAttribute:
     case EIS_InvalidValue:
-    case EIS_InvalidDocument: return Status(Code::kInvalidArgument, what);
-    case EIS_MemoryFailure: return Status(Code::kTooLarge, what);
-    default: return Status(Code::kCorrupt, what);
+    case EIS_InvalidDocument:
+      return Status(Code::kInvalidArgument, what);
+    case EIS_MemoryFailure:
+      return Status(Code::kTooLarge, what);
+    default:
+      return Status(Code::kCorrupt, what);
   }
 }
 
@@ -337,14 +364,17 @@ Result<Frame> ReadFrame(const std::filesystem::path& file, int frame_number, Fra
     // MPEG-2, MPEG-4 and HEVC (1.2.840.10008.1.2.4.100-108) are one stream
     // for all frames: there is no stored frame to cut out.
     if (std::string_view(DcmXfer(image.xfer).getXferID()).starts_with("1.2.840.10008.1.2.4.10"))
-      return Status(Code::kUnsupported, "video frames are one stream: retrieve the pixel data as bulk data");
+      return Status(Code::kUnsupported,
+                    "video frames are one stream: retrieve the pixel data as bulk data");
     return StoredFrame(image, frame_number);
   }
   return NativeFrame(image, frame_number);
 }
 
-Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_number, const RenderOptions& options) {
-  if (options.format == RenderOptions::Format::kJpeg && (options.quality < 1 || options.quality > 100))
+Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_number,
+                                const RenderOptions& options) {
+  if (options.format == RenderOptions::Format::kJpeg &&
+      (options.quality < 1 || options.quality > 100))
     return Status(Code::kInvalidArgument, "JPEG quality must be 1..100");
   if (options.max_size < 0) return Status(Code::kInvalidArgument, "max_size must not be negative");
   if (options.window_center.has_value() != options.window_width.has_value())
@@ -360,10 +390,13 @@ Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_num
   Uint16 rows = 0, columns = 0;
   object.dataset->findAndGetUint16(DCM_Rows, rows);
   object.dataset->findAndGetUint16(DCM_Columns, columns);
-  if (rows == 0 || columns == 0) return Status(Code::kInvalidArgument, "the image has no rows or columns");
-  const int limit = options.max_size == 0 ? kMaxRenderDimension : std::min(options.max_size, kMaxRenderDimension);
+  if (rows == 0 || columns == 0)
+    return Status(Code::kInvalidArgument, "the image has no rows or columns");
+  const int limit =
+      options.max_size == 0 ? kMaxRenderDimension : std::min(options.max_size, kMaxRenderDimension);
   if (options.max_size == 0 && (rows > kMaxRenderDimension || columns > kMaxRenderDimension))
-    return Status(Code::kTooLarge, "the image is larger than " + std::to_string(kMaxRenderDimension) +
+    return Status(Code::kTooLarge, "the image is larger than " +
+                                       std::to_string(kMaxRenderDimension) +
                                        " pixels across; ask for a smaller size");
   // The whole frame is decoded before it is scaled down.
   if (static_cast<std::uint64_t>(rows) * columns > kMaxRenderSourcePixels)
@@ -385,10 +418,14 @@ Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_num
 
   if (image.isMonochrome()) {
     int ok = 1;
-    if (options.window_center) ok = image.setWindow(*options.window_center, *options.window_width);
-    else if (image.getWindowCount() > 0) ok = image.setWindow(0);
-    else if (image.getVoiLutCount() > 0) ok = image.setVoiLut(0);
-    else ok = image.setMinMaxWindow();
+    if (options.window_center)
+      ok = image.setWindow(*options.window_center, *options.window_width);
+    else if (image.getWindowCount() > 0)
+      ok = image.setWindow(0);
+    else if (image.getVoiLutCount() > 0)
+      ok = image.setVoiLut(0);
+    else
+      ok = image.setMinMaxWindow();
     if (!ok) image.setMinMaxWindow();  // an unusable stored window: still show something
   }
 
@@ -396,11 +433,13 @@ Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_num
   std::unique_ptr<DicomImage> scaled;
   const unsigned long width = image.getWidth(), height = image.getHeight();
   if (width > static_cast<unsigned long>(limit) || height > static_cast<unsigned long>(limit)) {
-    double factor = std::min(static_cast<double>(limit) / width, static_cast<double>(limit) / height);
+    double factor =
+        std::min(static_cast<double>(limit) / width, static_cast<double>(limit) / height);
     auto new_width = std::clamp<unsigned long>(std::lround(width * factor), 1, limit);
     auto new_height = std::clamp<unsigned long>(std::lround(height * factor), 1, limit);
     scaled.reset(image.createScaledImage(new_width, new_height, /*interpolate=*/1, /*aspect=*/0));
-    if (!scaled || scaled->getStatus() != EIS_Normal) return Status(Code::kCorrupt, "cannot scale the image");
+    if (!scaled || scaled->getStatus() != EIS_Normal)
+      return Status(Code::kCorrupt, "cannot scale the image");
     output = scaled.get();
   }
 

@@ -100,6 +100,7 @@ inline constexpr std::uint64_t kMaxRenderSourcePixels = 64ull << 20;
 // kMaxRenderDimension (pass max_size) or the frame is over
 // kMaxRenderSourcePixels or kMaxFrameBytes; kUnsupported for a syntax we cannot
 // decompress; kCorrupt when DCMTK cannot decode or encode the frame.
-Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_number, const RenderOptions& options);
+Result<std::string> RenderFrame(const std::filesystem::path& file, int frame_number,
+                                const RenderOptions& options);
 
 }  // namespace bastion::dicom

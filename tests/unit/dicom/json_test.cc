@@ -21,8 +21,8 @@ using test::ReadBytes;
 using test::TempDir;
 using test::WriteBytes;
 
-#define REQUIRE_FILE(path)                                                      \
-  do {                                                                          \
+#define REQUIRE_FILE(path)                                                                   \
+  do {                                                                                       \
     if (!std::filesystem::exists(path)) GTEST_SKIP() << "needs python3-pydicom: " << (path); \
   } while (0)
 
@@ -39,7 +39,8 @@ struct RecordingOptions {
 };
 
 std::string FromBase64(std::string_view in) {
-  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   std::uint32_t bits = 0;
   int count = 0;
@@ -83,7 +84,8 @@ void ExpectWellFormed(const json& object) {
     EXPECT_NE(key.substr(4), "0000") << key;
     ASSERT_TRUE(attr.contains("vr")) << key;
     EXPECT_EQ(attr["vr"].get<std::string>().size(), 2u) << key;
-    int kinds = attr.contains("Value") + attr.contains("BulkDataURI") + attr.contains("InlineBinary");
+    int kinds =
+        attr.contains("Value") + attr.contains("BulkDataURI") + attr.contains("InlineBinary");
     EXPECT_LE(kinds, 1) << key;
     if (attr.contains("Value")) {
       ASSERT_TRUE(attr["Value"].is_array()) << key;
@@ -118,13 +120,13 @@ TEST(DicomJsonTest, CtSmallValues) {
   EXPECT_EQ(j["00280010"]["vr"], "US");
   EXPECT_EQ(j["00280010"]["Value"], json::array({128}));
   EXPECT_TRUE(j["00180060"]["Value"][0].is_number());
-  EXPECT_DOUBLE_EQ(j["00180060"]["Value"][0].get<double>(), 120.0);               // KVP DS
-  EXPECT_DOUBLE_EQ(j["00181110"]["Value"][0].get<double>(), 1099.3100585938);     // DS
-  EXPECT_EQ(j["00181150"]["Value"], json::array({1601}));                           // IS
+  EXPECT_DOUBLE_EQ(j["00180060"]["Value"][0].get<double>(), 120.0);            // KVP DS
+  EXPECT_DOUBLE_EQ(j["00181110"]["Value"][0].get<double>(), 1099.3100585938);  // DS
+  EXPECT_EQ(j["00181150"]["Value"], json::array({1601}));                      // IS
   EXPECT_TRUE(j["00181150"]["Value"][0].is_number_integer());
-  EXPECT_EQ(j["00091027"]["Value"], json::array({862399669}));                      // SL
-  EXPECT_EQ(j["00191057"]["Value"], json::array({-95}));                            // SS
-  EXPECT_NEAR(j["0043104E"]["Value"][0].get<double>(), 10.6006098, 1e-5);           // FL
+  EXPECT_EQ(j["00091027"]["Value"], json::array({862399669}));             // SL
+  EXPECT_EQ(j["00191057"]["Value"], json::array({-95}));                   // SS
+  EXPECT_NEAR(j["0043104E"]["Value"][0].get<double>(), 10.6006098, 1e-5);  // FL
   // A LO that looks numeric stays a string.
   EXPECT_EQ(j["00081030"]["Value"], json::array({"e+1"}));
   // The file's character set is gone: everything is UTF-8 now.
@@ -237,8 +239,11 @@ TEST(DicomJsonTest, BinaryInsideSequenceHasANestedTagPath) {
   generous.inline_binary_max = 1 << 20;
   json inlined = Load(file, generous);
   EXPECT_TRUE(inlined["54000100"]["Value"][1]["54001010"].contains("InlineBinary"));
-  EXPECT_EQ(inlined["54000100"]["Value"][1]["54001010"]["InlineBinary"].get<std::string>().size(), 28800u / 3 * 4);
-  EXPECT_EQ(FromBase64(inlined["54000100"]["Value"][1]["54001010"]["InlineBinary"].get<std::string>()), *second);
+  EXPECT_EQ(inlined["54000100"]["Value"][1]["54001010"]["InlineBinary"].get<std::string>().size(),
+            28800u / 3 * 4);
+  EXPECT_EQ(
+      FromBase64(inlined["54000100"]["Value"][1]["54001010"]["InlineBinary"].get<std::string>()),
+      *second);
 }
 
 TEST(DicomJsonTest, EncapsulatedPixelDataIsAlwaysBulk) {
@@ -286,8 +291,10 @@ TEST(DicomJsonTest, JapanesePersonNameGroups) {
   REQUIRE_FILE(file);
   json j = Load(file, JsonOptions{});
   ExpectWellFormed(j);
-  EXPECT_EQ(j["00100010"]["Value"][0],
-            json::parse(R"({"Alphabetic":"Yamada^Tarou","Ideographic":"山田^太郎","Phonetic":"やまだ^たろう"})"));
+  EXPECT_EQ(
+      j["00100010"]["Value"][0],
+      json::parse(
+          R"({"Alphabetic":"Yamada^Tarou","Ideographic":"山田^太郎","Phonetic":"やまだ^たろう"})"));
   EXPECT_EQ(j["00080005"]["Value"], json::array({"ISO_IR 192"}));
 }
 
@@ -320,8 +327,10 @@ TEST(DicomJsonTest, SequenceItemWithItsOwnCharacterSet) {
   EXPECT_EQ(j["00321032"]["Value"][0]["Alphabetic"], "Doctor^Who^^MD");
   json item = j["00321064"]["Value"][0];
   EXPECT_EQ(item["00080005"]["Value"], json::array({"ISO_IR 192"}));
-  EXPECT_EQ(item["00100010"]["Value"][0],
-            json::parse(R"({"Alphabetic":"ﾔﾏﾀﾞ^ﾀﾛｳ","Ideographic":"山田^太郎","Phonetic":"やまだ^たろう"})"));
+  EXPECT_EQ(
+      item["00100010"]["Value"][0],
+      json::parse(
+          R"({"Alphabetic":"ﾔﾏﾀﾞ^ﾀﾛｳ","Ideographic":"山田^太郎","Phonetic":"やまだ^たろう"})"));
 }
 
 TEST(DicomJsonTest, EveryPydicomFileGivesValidJsonOrAnError) {
@@ -384,7 +393,10 @@ std::string NestedSequences(int depth) {
   const std::string item_end("\xFE\xFF\x0D\xE0\x00\x00\x00\x00", 8);
   const std::string sq_end("\xFE\xFF\xDD\xE0\x00\x00\x00\x00", 8);
   for (int i = 0; i < depth; ++i) out += sq + item;
-  out += std::string("\x08\x00\x55\x11UI\x04\x00" "1.2\0", 12);
+  out += std::string(
+      "\x08\x00\x55\x11UI\x04\x00"
+      "1.2\0",
+      12);
   for (int i = 0; i < depth; ++i) out += item_end + sq_end;
   return out;
 }
@@ -427,12 +439,30 @@ TEST(TagPathTest, WellFormed) {
 
 TEST(TagPathTest, Malformed) {
   using namespace std::string_view_literals;
-  for (std::string_view bad : std::initializer_list<std::string_view>{
-           ""sv, "/", "7FE0001", "7FE000100", "7FE0001G", "../7FE00010", "7FE00010/..", "7FE00010/", "/7FE00010",
-        "7FE00010/x", "7FE00010/0", "7FE00010//00100010", "7FE00010/-1/00100010", "7FE00010/+1/00100010",
-        "7FE00010/01/00100010", "7FE00010/1000000/00100010", "7FE00010/ 1/00100010", "7FE00010 ",
-        " 7FE00010", "0x7FE0010", "7FE0,0010", "7FE00010%2F0", "7FE00010\\0\\00100010",
-        "7FE00010\0"sv}) {
+  for (std::string_view bad : std::initializer_list<std::string_view>{""sv,
+                                                                      "/",
+                                                                      "7FE0001",
+                                                                      "7FE000100",
+                                                                      "7FE0001G",
+                                                                      "../7FE00010",
+                                                                      "7FE00010/..",
+                                                                      "7FE00010/",
+                                                                      "/7FE00010",
+                                                                      "7FE00010/x",
+                                                                      "7FE00010/0",
+                                                                      "7FE00010//00100010",
+                                                                      "7FE00010/-1/00100010",
+                                                                      "7FE00010/+1/00100010",
+                                                                      "7FE00010/01/00100010",
+                                                                      "7FE00010/1000000/00100010",
+                                                                      "7FE00010/ 1/00100010",
+                                                                      "7FE00010 ",
+                                                                      " 7FE00010",
+                                                                      "0x7FE0010",
+                                                                      "7FE0,0010",
+                                                                      "7FE00010%2F0",
+                                                                      "7FE00010\\0\\00100010",
+                                                                      "7FE00010\0"sv}) {
     EXPECT_FALSE(IsValidTagPath(bad)) << "\"" << bad << "\"";
   }
 }
@@ -448,12 +478,12 @@ TEST(TagPathTest, ReadBulkDataErrors) {
   check("../7FE00010", Code::kInvalidArgument);
   check("7FE00010/x", Code::kInvalidArgument);
   check("ZZZZZZZZ", Code::kInvalidArgument);
-  check("00101002", Code::kInvalidArgument);            // a sequence, not a value
-  check("7FE00008", Code::kNotFound);                   // absent
-  check("00101002/2/00100020", Code::kNotFound);        // item 2 of 2
-  check("00101002/0/00100021", Code::kNotFound);        // absent in the item
-  check("00100010/0/00100020", Code::kNotFound);        // not a sequence
-  check("00020010", Code::kNotFound);                   // file meta is never served
+  check("00101002", Code::kInvalidArgument);      // a sequence, not a value
+  check("7FE00008", Code::kNotFound);             // absent
+  check("00101002/2/00100020", Code::kNotFound);  // item 2 of 2
+  check("00101002/0/00100021", Code::kNotFound);  // absent in the item
+  check("00100010/0/00100020", Code::kNotFound);  // not a sequence
+  check("00020010", Code::kNotFound);             // file meta is never served
   check("00080000", Code::kNotFound);
 
   // Bulk data of a non-binary attribute inside a sequence is its stored value.

@@ -29,7 +29,8 @@ constexpr const char* kRle = "1.2.840.10008.1.2.5";
 class PixelsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(kPydicomTestFiles / "CT_small.dcm")) GTEST_SKIP() << "needs python3-pydicom";
+    if (!std::filesystem::exists(kPydicomTestFiles / "CT_small.dcm"))
+      GTEST_SKIP() << "needs python3-pydicom";
   }
   static std::filesystem::path F(const char* name) { return kPydicomTestFiles / name; }
 
@@ -56,7 +57,9 @@ struct PngHeader {
 };
 PngHeader ParsePng(const std::string& png) {
   PngHeader h;
-  if (png.size() < 26 || png.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0 || png.compare(12, 4, "IHDR") != 0) return h;
+  if (png.size() < 26 || png.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0 ||
+      png.compare(12, 4, "IHDR") != 0)
+    return h;
   auto u32 = [&](std::size_t at) {
     return (static_cast<std::uint32_t>(static_cast<unsigned char>(png[at])) << 24) |
            (static_cast<std::uint32_t>(static_cast<unsigned char>(png[at + 1])) << 16) |
@@ -70,7 +73,9 @@ PngHeader ParsePng(const std::string& png) {
   return h;
 }
 
-bool StartsWith(const std::string& s, std::string_view prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+bool StartsWith(const std::string& s, std::string_view prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
 
 // --- Native frames ---
 
@@ -128,7 +133,8 @@ TEST_F(PixelsTest, UncompressedMultiFrame) {
   Frame be = Read("rtdose_expb.dcm", 2, FrameEncoding::kNative);
   ASSERT_EQ(be.bytes.size(), kFrameSize);
   for (std::size_t i = 0; i < kFrameSize; i += 4)
-    ASSERT_EQ(be.bytes.substr(i, 2) + be.bytes.substr(i + 2, 2), second.bytes.substr(i + 2, 2) + second.bytes.substr(i, 2))
+    ASSERT_EQ(be.bytes.substr(i, 2) + be.bytes.substr(i + 2, 2),
+              second.bytes.substr(i + 2, 2) + second.bytes.substr(i, 2))
         << "at byte " << i;
 
   ExpectError(ReadFrame(F("rtdose.dcm"), 16, FrameEncoding::kNative), Code::kNotFound);
@@ -177,7 +183,8 @@ TEST_F(PixelsTest, LosslessCodecsDecodeToTheUncompressedFrame) {
   EXPECT_EQ(rle.bytes, reference.bytes);
   Frame rle_stored = Read("MR_small_RLE.dcm", 1, FrameEncoding::kAsStored);
   EXPECT_EQ(rle_stored.transfer_syntax_uid, kRle);
-  EXPECT_EQ(static_cast<unsigned char>(rle_stored.bytes[0]), 2);  // RLE header: two byte segments for 16 bits
+  EXPECT_EQ(static_cast<unsigned char>(rle_stored.bytes[0]),
+            2);  // RLE header: two byte segments for 16 bits
 }
 
 TEST_F(PixelsTest, RleMultiFrameWithoutOffsetTable) {
@@ -189,7 +196,8 @@ TEST_F(PixelsTest, RleMultiFrameWithoutOffsetTable) {
     EXPECT_EQ(f.bytes, reference->substr((frame - 1) * 400u, 400u)) << "frame " << frame;
   }
   // Out of order, too (no "previous frame" state between calls).
-  EXPECT_EQ(Read("rtdose_rle.dcm", 9, FrameEncoding::kNative).bytes, reference->substr(8 * 400u, 400u));
+  EXPECT_EQ(Read("rtdose_rle.dcm", 9, FrameEncoding::kNative).bytes,
+            reference->substr(8 * 400u, 400u));
   Frame s1 = Read("rtdose_rle.dcm", 1, FrameEncoding::kAsStored);
   Frame s2 = Read("rtdose_rle.dcm", 2, FrameEncoding::kAsStored);
   EXPECT_EQ(s1.transfer_syntax_uid, kRle);
@@ -212,25 +220,33 @@ TEST_F(PixelsTest, RleMultiFrameWithOffsetTableColour) {
 // Two JPEG frames, each split over two fragments, with or without a Basic
 // Offset Table: built from SC_rgb_jpeg_dcmtk.dcm (frame 1) and
 // SC_rgb_dcmtk_+eb+cy+np.dcm (frame 2), both 100x100 baseline.
-std::string TwoFrameJpeg(const std::string& head, const std::string& jpeg1, const std::string& jpeg2, bool with_bot) {
+std::string TwoFrameJpeg(const std::string& head, const std::string& jpeg1,
+                         const std::string& jpeg2, bool with_bot) {
   auto le32 = [](std::uint32_t v) {
     std::string out(4, '\0');
     for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
     return out;
   };
-  auto item = [&](const std::string& value) { return std::string("\xFE\xFF\x00\xE0", 4) + le32(value.size()) + value; };
+  auto item = [&](const std::string& value) {
+    return std::string("\xFE\xFF\x00\xE0", 4) + le32(value.size()) + value;
+  };
   auto even = [](std::string s) {
     if (s.size() % 2) s += '\0';
     return s;
   };
   std::string f1 = even(jpeg1), f2 = even(jpeg2);
-  std::vector<std::string> fragments = {f1.substr(0, 800), f1.substr(800), f2.substr(0, 600), f2.substr(600)};
+  std::vector<std::string> fragments = {f1.substr(0, 800), f1.substr(800), f2.substr(0, 600),
+                                        f2.substr(600)};
   std::string bot;
-  if (with_bot) bot = le32(0) + le32(static_cast<std::uint32_t>(8 + fragments[0].size() + 8 + fragments[1].size()));
+  if (with_bot)
+    bot = le32(0) +
+          le32(static_cast<std::uint32_t>(8 + fragments[0].size() + 8 + fragments[1].size()));
   std::string out = head;
   // Number of Frames (0028,0008) IS "2 ", before Rows (0028,0010).
   std::size_t rows = out.find(std::string("\x28\x00\x10\x00US", 6));
-  out.insert(rows, std::string("\x28\x00\x08\x00IS\x02\x00" "2 ", 10));
+  out.insert(rows, std::string("\x28\x00\x08\x00IS\x02\x00"
+                               "2 ",
+                               10));
   out += std::string("\xE0\x7F\x10\x00OB\x00\x00\xFF\xFF\xFF\xFF", 12);
   out += item(bot);
   for (const auto& f : fragments) out += item(f);
@@ -251,7 +267,8 @@ TEST_F(PixelsTest, FramesSpanningSeveralFragments) {
   TempDir dir;
   for (bool with_bot : {true, false}) {
     SCOPED_TRACE(with_bot ? "with offset table" : "without offset table");
-    WriteBytes(dir / "two.dcm", TwoFrameJpeg(source.substr(0, pixel_data), jpeg1.bytes, jpeg2.bytes, with_bot));
+    WriteBytes(dir / "two.dcm",
+               TwoFrameJpeg(source.substr(0, pixel_data), jpeg1.bytes, jpeg2.bytes, with_bot));
     // Frame 2 first: random access must not depend on having read frame 1.
     auto stored2 = ReadFrame(dir / "two.dcm", 2, FrameEncoding::kAsStored);
     ASSERT_TRUE(stored2.ok()) << stored2.status().ToString();
@@ -277,7 +294,8 @@ TEST_F(PixelsTest, FramesSpanningSeveralFragments) {
 }
 
 TEST_F(PixelsTest, Jpeg2000CannotBeDecompressedButCanBeServedAsStored) {
-  ExpectError(ReadFrame(F("MR_small_jp2klossless.dcm"), 1, FrameEncoding::kNative), Code::kUnsupported);
+  ExpectError(ReadFrame(F("MR_small_jp2klossless.dcm"), 1, FrameEncoding::kNative),
+              Code::kUnsupported);
   Frame stored = Read("MR_small_jp2klossless.dcm", 1, FrameEncoding::kAsStored);
   EXPECT_EQ(stored.transfer_syntax_uid, kJpeg2000Lossless);
   EXPECT_TRUE(StartsWith(stored.bytes, "\xFF\x4F\xFF\x51"));  // SOC, SIZ
@@ -306,13 +324,15 @@ TEST_F(PixelsTest, MissingTruncatedAndGarbageFiles) {
   EXPECT_FALSE(RenderFrame(F("MR_truncated.dcm"), 1, RenderOptions{}).ok());
 
   // Cut short inside the pixel data, or inside a compressed fragment.
-  for (const char* name : {"CT_small.dcm", "rtdose.dcm", "SC_rgb_rle_2frame.dcm", "MR_small_jpeg_ls_lossless.dcm"}) {
+  for (const char* name :
+       {"CT_small.dcm", "rtdose.dcm", "SC_rgb_rle_2frame.dcm", "MR_small_jpeg_ls_lossless.dcm"}) {
     std::string bytes = ReadBytes(F(name));
     for (std::size_t cut : {bytes.size() / 2, bytes.size() - 300, bytes.size() - 1}) {
       WriteBytes(dir / "cut.dcm", bytes.substr(0, cut));
       for (auto want : {FrameEncoding::kNative, FrameEncoding::kAsStored})
         EXPECT_FALSE(ReadFrame(dir / "cut.dcm", 1, want).ok()) << name << " cut at " << cut;
-      EXPECT_FALSE(RenderFrame(dir / "cut.dcm", 1, RenderOptions{}).ok()) << name << " cut at " << cut;
+      EXPECT_FALSE(RenderFrame(dir / "cut.dcm", 1, RenderOptions{}).ok())
+          << name << " cut at " << cut;
     }
   }
 }
@@ -414,15 +434,16 @@ TEST_F(PixelsTest, RenderWindowChangesTheImage) {
 TEST_F(PixelsTest, RenderColourAndCompressedAndMultiFrame) {
   RenderOptions png;
   png.format = RenderOptions::Format::kPng;
-  for (const char* name : {"SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_rgb_rle_2frame.dcm",
-                           "SC_ybr_full_422_uncompressed.dcm"}) {
+  for (const char* name : {"SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm",
+                           "SC_rgb_rle_2frame.dcm", "SC_ybr_full_422_uncompressed.dcm"}) {
     PngHeader h = ParsePng(Render(name, 1, png));
     EXPECT_EQ(h.colour_type, 2) << name;  // RGB
     EXPECT_EQ(h.width, 100u) << name;
   }
   PngHeader ls = ParsePng(Render("MR_small_jpeg_ls_lossless.dcm", 1, png));
   EXPECT_EQ(ls.width, 64u);
-  EXPECT_EQ(Render("MR_small_RLE.dcm", 1, png), Render("MR_small.dcm", 1, png));  // lossless: same picture
+  EXPECT_EQ(Render("MR_small_RLE.dcm", 1, png),
+            Render("MR_small.dcm", 1, png));  // lossless: same picture
   EXPECT_NE(Render("rtdose.dcm", 1, png), Render("rtdose.dcm", 15, png));
   auto beyond = RenderFrame(F("rtdose.dcm"), 16, png);
   ASSERT_FALSE(beyond.ok());
@@ -486,8 +507,11 @@ TEST_F(PixelsTest, ConcurrentCallsAgreeWithSequentialOnes) {
     const char* name;
     int frame;
   };
-  const std::vector<Job> jobs = {{"MR_small_RLE.dcm", 1}, {"MR_small_jpeg_ls_lossless.dcm", 1},
-                                 {"SC_rgb_jpeg_dcmtk.dcm", 1}, {"rtdose_rle.dcm", 7}, {"JPEG-lossy.dcm", 1}};
+  const std::vector<Job> jobs = {{"MR_small_RLE.dcm", 1},
+                                 {"MR_small_jpeg_ls_lossless.dcm", 1},
+                                 {"SC_rgb_jpeg_dcmtk.dcm", 1},
+                                 {"rtdose_rle.dcm", 7},
+                                 {"JPEG-lossy.dcm", 1}};
   std::vector<std::string> expected_frames, expected_renders;
   RenderOptions thumb;
   thumb.max_size = 32;
