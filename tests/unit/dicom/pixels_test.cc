@@ -221,7 +221,8 @@ TEST_F(PixelsTest, RleMultiFrameWithOffsetTableColour) {
 // Offset Table: built from SC_rgb_jpeg_dcmtk.dcm (frame 1) and
 // SC_rgb_dcmtk_+eb+cy+np.dcm (frame 2), both 100x100 baseline.
 std::string TwoFrameJpeg(const std::string& head, const std::string& jpeg1,
-                         const std::string& jpeg2, bool with_bot) {
+                         const std::string& jpeg2, bool with_bot,
+                         const std::vector<std::uint64_t>& extended_offsets = {}) {
   auto le32 = [](std::uint32_t v) {
     std::string out(4, '\0');
     for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
@@ -247,6 +248,12 @@ std::string TwoFrameJpeg(const std::string& head, const std::string& jpeg1,
   out.insert(rows, std::string("\x28\x00\x08\x00IS\x02\x00"
                                "2 ",
                                10));
+  if (!extended_offsets.empty()) {
+    // Extended Offset Table (7FE0,0001) OV.
+    out += std::string("\xE0\x7F\x01\x00OV\x00\x00", 8);
+    out += le32(static_cast<std::uint32_t>(8 * extended_offsets.size()));
+    for (std::uint64_t v : extended_offsets) out += le32(v & 0xFFFFFFFF) + le32(v >> 32);
+  }
   out += std::string("\xE0\x7F\x10\x00OB\x00\x00\xFF\xFF\xFF\xFF", 12);
   out += item(bot);
   for (const auto& f : fragments) out += item(f);
@@ -291,6 +298,28 @@ TEST_F(PixelsTest, FramesSpanningSeveralFragments) {
     EXPECT_EQ(ParsePng(*r2).width, 100u);
     ExpectError(ReadFrame(dir / "two.dcm", 3, FrameEncoding::kAsStored), Code::kNotFound);
   }
+}
+
+TEST_F(PixelsTest, ExtendedOffsetTableTakesPrecedence) {
+  std::string source = ReadBytes(F("SC_rgb_jpeg_dcmtk.dcm"));
+  std::size_t pixel_data = source.rfind(std::string("\xE0\x7F\x10\x00OB", 6));
+  ASSERT_NE(pixel_data, std::string::npos);
+  Frame jpeg1 = Read("SC_rgb_jpeg_dcmtk.dcm", 1, FrameEncoding::kAsStored);
+  Frame jpeg2 = Read("SC_rgb_dcmtk_+eb+cy+np.dcm", 1, FrameEncoding::kAsStored);
+  TempDir dir;
+  // A table that (wrongly) says frame 2 starts at the second fragment: it is
+  // believed over the start markers, so frame 1 is the first fragment alone.
+  WriteBytes(dir / "ext.dcm", TwoFrameJpeg(source.substr(0, pixel_data), jpeg1.bytes, jpeg2.bytes,
+                                           /*with_bot=*/false, {0, 8 + 800}));
+  auto f1 = ReadFrame(dir / "ext.dcm", 1, FrameEncoding::kAsStored);
+  ASSERT_TRUE(f1.ok()) << f1.status().ToString();
+  EXPECT_EQ(f1->bytes, jpeg1.bytes.substr(0, 800));
+  // A table that does not fit the fragments is ignored: the markers decide.
+  WriteBytes(dir / "bad.dcm", TwoFrameJpeg(source.substr(0, pixel_data), jpeg1.bytes, jpeg2.bytes,
+                                           /*with_bot=*/false, {0, 12345}));
+  auto f2 = ReadFrame(dir / "bad.dcm", 2, FrameEncoding::kAsStored);
+  ASSERT_TRUE(f2.ok()) << f2.status().ToString();
+  EXPECT_EQ(f2->bytes.substr(0, jpeg2.bytes.size()), jpeg2.bytes);
 }
 
 TEST_F(PixelsTest, Jpeg2000CannotBeDecompressedButCanBeServedAsStored) {
