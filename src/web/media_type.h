@@ -23,12 +23,13 @@
 #include <string_view>
 #include <vector>
 
+#include "dicom/pixels.h"
 #include "util/status.h"
 
 namespace bastion::web {
 
 // Explicit VR Little Endian: the transfer syntax of DICOMweb when none is named (PS3.18 8.7.3.5.2).
-inline constexpr std::string_view kExplicitVrLittleEndian = "1.2.840.10008.1.2.1";
+inline constexpr std::string_view kExplicitVrLittleEndian = dicom::kExplicitVrLittleEndian;
 
 struct MediaParameter {
   std::string name;   // lower-case
