@@ -79,13 +79,20 @@ class WebApp {
   // DICOMweb (dicomweb.cc)
   Response Search(Request& request);  // QIDO-RS at every level
   Response RetrieveInstances(Request& request);
-  Response Store(Request& request);  // STOW-RS (stow.cc)  // WADO-RS study/series/instance as multipart application/dicom
+  Response Store(Request& request);  // STOW-RS (stow.cc)
+  Response Metadata(Request& request);
+  Response BulkData(Request& request);
+  Response Frames(Request& request);
+  Response Rendered(Request& request);  // rendered and thumbnail
+  Response WadoUri(Request& request);  // WADO-RS study/series/instance as multipart application/dicom
 
  private:
   // Who is asking: a Bearer token or a session cookie. nullopt with
   // `refusal` set when credentials were presented but are not accepted.
   std::optional<security::Principal> Authenticate(Request& request, std::optional<Response>& refusal);
   Response Refuse(const Request& request, const Route& route, int status, std::string_view why);
+  // The archive's view plan (permission, audit) for the UIDs of the path.
+  Result<archive::RetrievePlan> PlanFor(const Request& request, std::string_view what);
 
   const Config config_;
   archive::Archive& archive_;

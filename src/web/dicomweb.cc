@@ -7,7 +7,14 @@
 
 #include <fstream>
 
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+
 #include "dicom/dicom.h"
+#include "dicom/json.h"
+#include "dicom/pixels.h"
 #include "web/app.h"
 #include "web/media_type.h"
 #include "web/multipart.h"
@@ -65,14 +72,293 @@ Status StreamFile(const std::filesystem::path& path, BodyWriter& out) {
   return Status::Ok();
 }
 
+// "1,3,5" -> {1, 3, 5}; nullopt for anything else (frame numbers start at 1).
+std::optional<std::vector<int>> ParseFrameList(std::string_view text) {
+  std::vector<int> out;
+  while (!text.empty()) {
+    std::size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    int n = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+    if (ec != std::errc() || end != item.data() + item.size() || n < 1) return std::nullopt;
+    out.push_back(n);
+    if (out.size() > 1000) return std::nullopt;
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+    if (text.empty()) return std::nullopt;
+  }
+  if (out.empty()) return std::nullopt;
+  return out;
+}
+
+// One query parameter's decoded value (first occurrence), if present.
+std::optional<std::string> QueryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view piece = query.substr(0, amp);
+    std::size_t eq = piece.find('=');
+    if (piece.substr(0, eq) == name) {
+      auto v = PercentDecode(eq == std::string_view::npos ? std::string_view() : piece.substr(eq + 1), true);
+      if (v) return *v;
+      return std::nullopt;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+// PS3.18 8.3.5 rendering parameters: window=center,width[,function], quality=1..100, viewport=w,h.
+Result<dicom::RenderOptions> RenderOptionsOf(std::string_view query, dicom::RenderOptions o) {
+  if (auto window = QueryParam(query, "window")) {
+    double c = 0, w = 0;
+    char extra[32] = {};
+    if (std::sscanf(window->c_str(), "%lf,%lf%31s", &c, &w, extra) < 2 || !(w > 0))
+      return Status(Code::kInvalidArgument, "window must be center,width with a positive width");
+    o.window_center = c;
+    o.window_width = w;
+  }
+  if (auto quality = QueryParam(query, "quality")) {
+    int q = 0;
+    auto [end, ec] = std::from_chars(quality->data(), quality->data() + quality->size(), q);
+    if (ec != std::errc() || end != quality->data() + quality->size() || q < 1 || q > 100)
+      return Status(Code::kInvalidArgument, "quality must be 1 to 100");
+    o.quality = q;
+  }
+  if (auto viewport = QueryParam(query, "viewport")) {
+    int w = 0, hgt = 0;
+    if (std::sscanf(viewport->c_str(), "%d,%d", &w, &hgt) != 2 || w < 1 || hgt < 1)
+      return Status(Code::kInvalidArgument, "viewport must be width,height");
+    o.max_size = std::min(std::max(w, hgt), dicom::kMaxRenderDimension);
+  }
+  return o;
+}
+
+// Media for rendered images: JPEG unless the client prefers PNG.
+std::optional<dicom::RenderOptions::Format> RenderFormat(const std::vector<MediaRange>& accept) {
+  const Offer offers[] = {{"image/jpeg", "", "", false}, {"image/png", "", "", false}};
+  auto choice = Negotiate(accept, offers);
+  if (!choice) return std::nullopt;
+  return choice->index == 0 ? dicom::RenderOptions::Format::kJpeg : dicom::RenderOptions::Format::kPng;
+}
+
+Response FromPixelStatus(const Status& s) {
+  if (s.code() == Code::kUnsupported)
+    return Response::Problem(406, "Not Acceptable",
+                             "Bastion cannot decode this transfer syntax; ask for the frames as stored "
+                             "(transfer-syntax=*)");
+  return Response::FromStatus(s);
+}
+
 }  // namespace
+
+Result<archive::RetrievePlan> WebApp::PlanFor(const Request& request, std::string_view what) {
+  return archive_.PlanView(*request.principal, what, std::string(request.Param("study")),
+                           std::string(request.Param("series")), std::string(request.Param("instance")));
+}
+
+Response WebApp::Metadata(Request& request) {
+  if (auto bad = CheckUids(request)) return *bad;
+  auto accept = AcceptOf(request, {});
+  if (!accept.ok()) return Response::FromStatus(accept.status());
+  const Offer offers[] = {{"application/dicom+json", "", "", false}, {"application/json", "", "", false}};
+  auto choice = Negotiate(*accept, offers);
+  if (!choice) return NotAcceptable("application/dicom+json");
+  auto plan = PlanFor(request, "wado-metadata");
+  if (!plan.ok()) return Response::FromStatus(plan.status());
+  nlohmann::json body = nlohmann::json::array();
+  for (const auto& row : plan->instances) {
+    auto path = archive_.LocalObjectPath(row);
+    if (!path.ok()) return Response::FromStatus(path.status());
+    // Relative to the series' URL (.../studies/{st}/series/{se}/), so it
+    // stays right behind a reverse proxy that adds a prefix.
+    const std::string sop = row.Get(dicom::Attribute::kSOPInstanceUID);
+    dicom::JsonOptions options;
+    options.bulk_data_uri = [&sop](std::string_view tag_path) {
+      std::string dotted(tag_path);
+      std::replace(dotted.begin(), dotted.end(), '/', '.');
+      return "instances/" + sop + "/bulkdata/" + dotted;
+    };
+    auto json = dicom::ReadDicomJson(*path, options);
+    if (!json.ok()) return Response::FromStatus(json.status());
+    body.push_back(std::move(*json));
+  }
+  return Response::Json(200, body, offers[choice->index].media_type);
+}
+
+Response WebApp::BulkData(Request& request) {
+  if (auto bad = CheckUids(request)) return *bad;
+  std::string tag_path(request.Param("path"));
+  std::replace(tag_path.begin(), tag_path.end(), '.', '/');
+  if (!dicom::IsValidTagPath(tag_path))
+    return Response::Problem(400, "Bad Request", "not a bulk data path of this server");
+  auto plan = PlanFor(request, "wado-bulkdata");
+  if (!plan.ok()) return Response::FromStatus(plan.status());
+  auto path = archive_.LocalObjectPath(plan->instances.front());
+  if (!path.ok()) return Response::FromStatus(path.status());
+  auto bytes = dicom::ReadBulkData(*path, tag_path);
+  if (!bytes.ok()) return Response::FromStatus(bytes.status());
+  auto accept = AcceptOf(request, {});
+  if (!accept.ok()) return Response::FromStatus(accept.status());
+  const Offer offers[] = {{"application/octet-stream", "", "", true},
+                          {"multipart/related", "application/octet-stream", "", true}};
+  auto choice = Negotiate(*accept, offers);
+  if (!choice) return NotAcceptable("application/octet-stream");
+  if (choice->index == 0) return Response::Bytes(200, std::move(*bytes), "application/octet-stream");
+  MultipartWriter writer(NewBoundary());
+  std::string body = writer.BeginPart("application/octet-stream") + *bytes + writer.Close();
+  return Response::Bytes(200, std::move(body),
+                         "multipart/related; type=\"application/octet-stream\"; boundary=" + writer.boundary());
+}
+
+Response WebApp::Frames(Request& request) {
+  if (auto bad = CheckUids(request)) return *bad;
+  auto frames = ParseFrameList(request.Param("frames"));
+  if (!frames) return Response::Problem(400, "Bad Request", "frames must be a comma-separated list of numbers from 1");
+  auto accept = AcceptOf(request, {});
+  if (!accept.ok()) return Response::FromStatus(accept.status());
+  auto plan = PlanFor(request, "wado-frames");
+  if (!plan.ok()) return Response::FromStatus(plan.status());
+  const index::CatalogRow& row = plan->instances.front();
+  auto path = archive_.LocalObjectPath(row);
+  if (!path.ok()) return Response::FromStatus(path.status());
+  const std::string stored = row.transfer_syntax_uid;
+  const bool compressed = stored != dicom::kExplicitVrLittleEndian && stored != "1.2.840.10008.1.2" &&
+                          stored != "1.2.840.10008.1.2.2" && stored != "1.2.840.10008.1.2.1.99";
+  std::vector<Offer> offers;
+  if (compressed) offers.push_back({"multipart/related", "application/octet-stream", stored, true});
+  offers.push_back({"multipart/related", "application/octet-stream", std::string(kExplicitVrLittleEndian), !compressed});
+  offers.push_back({"application/octet-stream", "", std::string(kExplicitVrLittleEndian), !compressed});
+  if (compressed) offers.push_back({"application/octet-stream", "", stored, true});
+  auto choice = Negotiate(*accept, offers);
+  if (!choice) return NotAcceptable("multipart/related; type=\"application/octet-stream\"");
+  const Offer& offer = offers[choice->index];
+  const dicom::FrameEncoding encoding =
+      offer.transfer_syntax == stored && compressed ? dicom::FrameEncoding::kAsStored : dicom::FrameEncoding::kNative;
+  std::vector<dicom::Frame> read;
+  for (int n : *frames) {
+    auto frame = dicom::ReadFrame(*path, n, encoding);
+    if (!frame.ok()) return FromPixelStatus(frame.status());
+    read.push_back(std::move(*frame));
+  }
+  if (offer.media_type == "application/octet-stream") {
+    if (read.size() != 1)
+      return Response::Problem(406, "Not Acceptable", "several frames need multipart/related");
+    Response r = Response::Bytes(200, std::move(read.front().bytes), "application/octet-stream; transfer-syntax=" +
+                                                                          read.front().transfer_syntax_uid);
+    return r;
+  }
+  MultipartWriter writer(NewBoundary());
+  std::string body;
+  for (auto& f : read) {
+    // The real transfer syntax of each frame, which Cornerstone reads from here.
+    body += writer.BeginPart("application/octet-stream; transfer-syntax=" + f.transfer_syntax_uid);
+    body += f.bytes;
+  }
+  body += writer.Close();
+  return Response::Bytes(200, std::move(body),
+                         "multipart/related; type=\"application/octet-stream\"; transfer-syntax=" +
+                             read.front().transfer_syntax_uid + "; boundary=" + writer.boundary());
+}
+
+Response WebApp::Rendered(Request& request) {
+  if (auto bad = CheckUids(request)) return *bad;
+  const bool thumbnail = request.path.ends_with("/thumbnail");
+  int frame = 1;
+  if (request.params.count("frames")) {
+    auto frames = ParseFrameList(request.Param("frames"));
+    if (!frames || frames->size() != 1)
+      return Response::Problem(400, "Bad Request", "a rendered frame is named by one frame number");
+    frame = frames->front();
+  }
+  auto accept = AcceptOf(request, {});
+  if (!accept.ok()) return Response::FromStatus(accept.status());
+  auto format = RenderFormat(*accept);
+  if (!format) return NotAcceptable("image/jpeg or image/png");
+  dicom::RenderOptions defaults;
+  defaults.format = *format;
+  if (thumbnail) defaults.max_size = 128;
+  auto options = RenderOptionsOf(request.query, defaults);
+  if (!options.ok()) return Response::FromStatus(options.status());
+  auto plan = PlanFor(request, thumbnail ? "wado-thumbnail" : "wado-rendered");
+  if (!plan.ok()) return Response::FromStatus(plan.status());
+  // A study or series is represented by its first image.
+  auto path = archive_.LocalObjectPath(plan->instances.front());
+  if (!path.ok()) return Response::FromStatus(path.status());
+  auto image = dicom::RenderFrame(*path, frame, *options);
+  if (!image.ok()) return FromPixelStatus(image.status());
+  return Response::Bytes(200, std::move(*image),
+                         *format == dicom::RenderOptions::Format::kJpeg ? "image/jpeg" : "image/png");
+}
+
+// WADO-URI (PS3.18 9): /wado?requestType=WADO&studyUID=&seriesUID=&objectUID=&contentType=...
+Response WebApp::WadoUri(Request& request) {
+  auto param = [&](const char* name) { return QueryParam(request.query, name).value_or(""); };
+  if (param("requestType") != "WADO")
+    return Response::Problem(400, "Bad Request", "requestType must be WADO");
+  request.params["study"] = param("studyUID");
+  request.params["series"] = param("seriesUID");
+  request.params["instance"] = param("objectUID");
+  for (const char* name : {"study", "series", "instance"})
+    if (request.Param(name).empty())
+      return Response::Problem(400, "Bad Request", "studyUID, seriesUID and objectUID are all required");
+  if (auto bad = CheckUids(request)) return *bad;
+  std::string content_type = param("contentType");
+  if (content_type.empty()) content_type = "image/jpeg";  // PS3.18 9.1.2.2.1: the default for single-frame images
+  if (content_type == "application/dicom") {
+    auto plan = PlanFor(request, "wado-uri");
+    if (!plan.ok()) return Response::FromStatus(plan.status());
+    const index::CatalogRow& row = plan->instances.front();
+    auto path = archive_.LocalObjectPath(row);
+    if (!path.ok()) return Response::FromStatus(path.status());
+    std::string ts = param("transferSyntax");
+    if (ts.empty()) ts = std::string(kExplicitVrLittleEndian);
+    if (ts == "*" || ts == row.transfer_syntax_uid) {
+      Response r;
+      r.headers.Set("Content-Type", "application/dicom");
+      std::filesystem::path file = *path;
+      r.stream = [file](BodyWriter& out) { return StreamFile(file, out); };
+      return r;
+    }
+    auto bytes = dicom::ReadPart10As(*path, ts);
+    if (!bytes.ok()) return FromPixelStatus(bytes.status());
+    return Response::Bytes(200, std::move(*bytes), "application/dicom");
+  }
+  dicom::RenderOptions defaults;
+  if (content_type == "image/png") defaults.format = dicom::RenderOptions::Format::kPng;
+  else if (content_type != "image/jpeg")
+    return Response::Problem(406, "Not Acceptable", "contentType must be application/dicom, image/jpeg or image/png");
+  dicom::RenderOptions options = defaults;
+  std::string wc = param("windowCenter"), ww = param("windowWidth");
+  if (!wc.empty() || !ww.empty()) {
+    char* end1 = nullptr;
+    char* end2 = nullptr;
+    double c = std::strtod(wc.c_str(), &end1), w = std::strtod(ww.c_str(), &end2);
+    if (wc.empty() || ww.empty() || *end1 != 0 || *end2 != 0 || !(w > 0))
+      return Response::Problem(400, "Bad Request", "windowCenter and windowWidth must both be numbers (width > 0)");
+    options.window_center = c;
+    options.window_width = w;
+  }
+  int frame = 1;
+  if (std::string f = param("frameNumber"); !f.empty()) {
+    auto frames = ParseFrameList(f);
+    if (!frames || frames->size() != 1) return Response::Problem(400, "Bad Request", "frameNumber must be a number from 1");
+    frame = frames->front();
+  }
+  auto plan = PlanFor(request, "wado-uri");
+  if (!plan.ok()) return Response::FromStatus(plan.status());
+  auto path = archive_.LocalObjectPath(plan->instances.front());
+  if (!path.ok()) return Response::FromStatus(path.status());
+  auto image = dicom::RenderFrame(*path, frame, options);
+  if (!image.ok()) return FromPixelStatus(image.status());
+  return Response::Bytes(200, std::move(*image), content_type);
+}
 
 Response WebApp::RetrieveInstances(Request& request) {
   if (auto bad = CheckUids(request)) return *bad;
   auto accept = AcceptOf(request, {});
   if (!accept.ok()) return Response::FromStatus(accept.status());
-  auto plan = archive_.PlanView(*request.principal, "wado-instances", std::string(request.Param("study")),
-                                std::string(request.Param("series")), std::string(request.Param("instance")));
+  auto plan = PlanFor(request, "wado-instances");
   if (!plan.ok()) return Response::FromStatus(plan.status());
   // Offers: every instance as stored (when the client takes any syntax, or
   // exactly that one), or re-encoded in Explicit VR Little Endian, PS3.18's
