@@ -142,6 +142,15 @@ std::optional<dicom::RenderOptions::Format> RenderFormat(const std::vector<Media
   return choice->index == 0 ? dicom::RenderOptions::Format::kJpeg : dicom::RenderOptions::Format::kPng;
 }
 
+// Whether the client named a transfer syntax (or "*") anywhere in Accept.
+// Without one, PS3.18 8.7.3.5.2 says Explicit VR Little Endian, and a
+// wildcard is not taken as permission to send a compressed syntax.
+bool NamesTransferSyntax(const std::vector<MediaRange>& accept) {
+  for (const auto& range : accept)
+    if (range.media.Find("transfer-syntax") != nullptr) return true;
+  return false;
+}
+
 Response FromPixelStatus(const Status& s) {
   if (s.code() == Code::kUnsupported)
     return Response::Problem(406, "Not Acceptable",
@@ -223,9 +232,10 @@ Response WebApp::Frames(Request& request) {
   auto path = archive_.LocalObjectPath(row);
   if (!path.ok()) return Response::FromStatus(path.status());
   const std::string stored = row.transfer_syntax_uid;
-  const bool compressed = stored != dicom::kExplicitVrLittleEndian && stored != "1.2.840.10008.1.2" &&
+  bool compressed = stored != dicom::kExplicitVrLittleEndian && stored != "1.2.840.10008.1.2" &&
                           stored != "1.2.840.10008.1.2.2" && stored != "1.2.840.10008.1.2.1.99";
   std::vector<Offer> offers;
+  if (compressed && !NamesTransferSyntax(*accept)) compressed = false;  // decode to the default syntax
   if (compressed) offers.push_back({"multipart/related", "application/octet-stream", stored, true});
   offers.push_back({"multipart/related", "application/octet-stream", std::string(kExplicitVrLittleEndian), !compressed});
   offers.push_back({"application/octet-stream", "", std::string(kExplicitVrLittleEndian), !compressed});
@@ -364,8 +374,9 @@ Response WebApp::RetrieveInstances(Request& request) {
   // exactly that one), or re-encoded in Explicit VR Little Endian, PS3.18's
   // default for application/dicom.
   const std::string first_ts = plan->instances.front().transfer_syntax_uid;
-  const Offer offers[] = {{"multipart/related", "application/dicom", first_ts, true},
-                          {"multipart/related", "application/dicom", std::string(kExplicitVrLittleEndian), false}};
+  std::vector<Offer> offers;
+  if (NamesTransferSyntax(*accept)) offers.push_back({"multipart/related", "application/dicom", first_ts, true});
+  offers.push_back({"multipart/related", "application/dicom", std::string(kExplicitVrLittleEndian), false});
   auto choice = Negotiate(*accept, offers);
   if (!choice) return NotAcceptable("multipart/related; type=\"application/dicom\"");
   const bool as_stored = offers[choice->index].as_stored;

@@ -344,3 +344,195 @@ class DicomWebStowTest(h.BastionTestCase):
         r = self.stow(good)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(h.stored_objects(self.b.data).__len__(), 1)
+
+
+def parse_multipart(r):
+    """The parts of a multipart/related answer as (headers dict, bytes), parsed as Cornerstone does:
+    the boundary from the first line starting with '--', CRLF line ends, no preamble."""
+    body = r.body
+    assert body.startswith(b"--"), f"a preamble before the first boundary: {body[:60]!r}"
+    first = body.split(b"\r\n", 1)[0]
+    boundary = first[2:]
+    ct = r.header("content-type")
+    assert f"boundary={boundary.decode()}" in ct, f"boundary {boundary!r} not the one in {ct}"
+    parts = []
+    for chunk in body.split(b"--" + boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, data = chunk[2:].partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.split(b"\r\n"):
+            n, _, v = line.decode().partition(":")
+            headers[n.strip()] = v.strip()
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        parts.append((headers, data))
+    return parts
+
+
+class DicomWebWadoTest(h.BastionTestCase):
+
+    FILES = ["CT_small.dcm", "MR_small_RLE.dcm", "SC_rgb_jpeg_dcmtk.dcm", "JPEG2000.dcm",
+             "MR_small_jpeg_ls_lossless.dcm"]
+
+    def setUp(self):
+        super().setUp()
+        b = self.b = self.new_bastion()
+        p = b.import_(*[os.path.join(h.PYDICOM_TEST_FILES, f) for f in self.FILES])
+        self.assertEqual(p.returncode, 0, p.out)
+        p = b.cli("user", "add", "--data", b.data, "reader", "--role", "reader", "--password-stdin",
+                  input=READER_PASSWORD.encode())
+        self.assertEqual(p.returncode, 0, p.out)
+        p = b.cli("token", "create", "--data", b.data, "--user", "reader", "--expires", "1d")
+        self.token = p.stdout.strip()
+        b.start()
+        self.web = h.WebClient(b, self.transcript)
+        self.uids = {}
+        for f in self.FILES:
+            ds = h.pydicom.dcmread(os.path.join(h.PYDICOM_TEST_FILES, f), stop_before_pixels=True)
+            self.uids[f] = (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.file_meta.TransferSyntaxUID)
+
+    def get(self, path, accept=None, status=200):
+        headers = [("Accept", accept)] if accept else []
+        r = self.web.get(path, headers=headers, token=self.token, cookies=False)
+        self.assertEqual(r.status, status, f"GET {path} Accept {accept}: {r}")
+        return r
+
+    def instance_url(self, f):
+        st, se, sop, _ = self.uids[f]
+        return f"/dicom-web/studies/{st}/series/{se}/instances/{sop}"
+
+    def test_instances_as_stored_or_explicit_le(self):
+        st, se, sop, ts = self.uids["SC_rgb_jpeg_dcmtk.dcm"]
+        r = self.get(self.instance_url("SC_rgb_jpeg_dcmtk.dcm"),
+                     accept='multipart/related; type="application/dicom"; transfer-syntax=*')
+        parts = parse_multipart(r)
+        self.assertEqual(len(parts), 1)
+        self.assertIn(f"transfer-syntax={ts}", parts[0][0]["Content-Type"])
+        with open(os.path.join(h.PYDICOM_TEST_FILES, "SC_rgb_jpeg_dcmtk.dcm"), "rb") as f:
+            original = f.read()
+        # the stored dataset bytes as received (Bastion writes its own file meta group)
+        self.assertEqual(parts[0][1][h.dataset_offset(parts[0][1]):], original[h.dataset_offset(original):])
+        # default (no transfer-syntax): Explicit VR Little Endian, decompressed
+        for accept in ('multipart/related; type="application/dicom"', "multipart/related; type=application/dicom",
+                       None, "*/*"):
+            parts = parse_multipart(self.get(self.instance_url("SC_rgb_jpeg_dcmtk.dcm"), accept=accept))
+            self.assertIn("transfer-syntax=1.2.840.10008.1.2.1", parts[0][0]["Content-Type"], accept)
+            ds = h.pydicom.dcmread(__import__("io").BytesIO(parts[0][1]))
+            self.assertEqual(ds.file_meta.TransferSyntaxUID, "1.2.840.10008.1.2.1")
+            self.assertEqual(ds.SOPInstanceUID, sop)
+            self.assertEqual(len(ds.PixelData), ds.Rows * ds.Columns * 3)
+        # a whole study, boundaries random per response
+        r1 = self.get(f"/dicom-web/studies/{st}", accept='multipart/related; type="application/dicom"; transfer-syntax=*')
+        r2 = self.get(f"/dicom-web/studies/{st}", accept='multipart/related; type="application/dicom"; transfer-syntax=*')
+        self.assertNotEqual(r1.header("content-type"), r2.header("content-type"))
+        self.assertEqual(len(parse_multipart(r1)), 1)
+        self.get("/dicom-web/studies/1.2.3.4", status=404)
+
+    def test_metadata_and_bulkdata(self):
+        st, se, sop, _ = self.uids["CT_small.dcm"]
+        for path in (f"/dicom-web/studies/{st}/metadata", f"/dicom-web/studies/{st}/series/{se}/metadata",
+                     self.instance_url("CT_small.dcm") + "/metadata"):
+            meta = self.get(path, accept="application/dicom+json").json()
+            self.assertEqual(len(meta), 1)
+            self.assertEqual(meta[0]["00080018"]["Value"], [sop])
+            self.assertEqual(meta[0]["00100010"]["Value"], [{"Alphabetic": "CompressedSamples^CT1"}])
+            uri = meta[0]["7FE00010"]["BulkDataURI"]
+            self.assertFalse(uri.startswith("http") or uri.startswith("/"), f"BulkDataURI not relative: {uri}")
+            self.assertFalse([k for k in meta[0] if k.startswith("0002")], "file meta in the metadata")
+        # resolved against the series, as OHIF does
+        r = self.get(f"/dicom-web/studies/{st}/series/{se}/{uri}", accept="application/octet-stream")
+        self.assertEqual(len(r.body), 128 * 128 * 2)
+        ds = h.pydicom.dcmread(os.path.join(h.PYDICOM_TEST_FILES, "CT_small.dcm"))
+        self.assertEqual(r.body, ds.PixelData)
+        for bad in ("..%2F..%2Fbastion.toml", "7FE00010.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0",
+                    "zzzz"):
+            self.get(self.instance_url("CT_small.dcm") + "/bulkdata/" + bad, status=400)
+
+    def test_frames(self):
+        # uncompressed: native, single part or multipart; quoted or not; transfer-syntax=* or two parameters
+        url = self.instance_url("CT_small.dcm") + "/frames/1"
+        for accept in ('multipart/related; type="application/octet-stream"; transfer-syntax=*',
+                       "multipart/related; type=application/octet-stream; transfer-syntax=*",
+                       'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1',
+                       'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.4.50;'
+                       ' transfer-syntax=*',
+                       "*/*", None,
+                       'application/dicom+json, multipart/related; type="application/octet-stream"'):
+            r = self.get(url, accept=accept)
+            if r.header("content-type").startswith("multipart/related"):
+                parts = parse_multipart(r)
+                self.assertEqual(len(parts), 1)
+                self.assertEqual(parts[0][0]["Content-Type"],
+                                 "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1", accept)
+                self.assertEqual(len(parts[0][1]), 128 * 128 * 2)
+            else:
+                self.assertEqual(len(r.body), 128 * 128 * 2)
+        # compressed: as stored when asked, the stored syntax in the part; else decoded
+        st, se, sop, ts = self.uids["MR_small_RLE.dcm"]
+        url = self.instance_url("MR_small_RLE.dcm") + "/frames/1"
+        parts = parse_multipart(self.get(url, accept='multipart/related; type="application/octet-stream"; transfer-syntax=*'))
+        self.assertEqual(parts[0][0]["Content-Type"], f"application/octet-stream; transfer-syntax={ts}")
+        parts = parse_multipart(self.get(url, accept='multipart/related; type="application/octet-stream"'))
+        self.assertEqual(parts[0][0]["Content-Type"], "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1")
+        self.assertEqual(len(parts[0][1]), 64 * 64 * 2)
+        # JPEG 2000: only as stored
+        url = self.instance_url("JPEG2000.dcm") + "/frames/1"
+        self.get(url, accept='multipart/related; type="application/octet-stream"', status=406)
+        parts = parse_multipart(self.get(url, accept='multipart/related; type="application/octet-stream"; transfer-syntax=*'))
+        self.assertTrue(parts[0][1].startswith(b"\xff\x4f\xff\x51"))
+        # bad frame lists, frames that do not exist
+        for frames in ("0", "a", "1,,2", "-1"):
+            self.get(self.instance_url("CT_small.dcm") + "/frames/" + frames, status=400)
+        self.get(self.instance_url("CT_small.dcm") + "/frames/2", status=404)
+
+    def test_rendered_and_thumbnails(self):
+        url = self.instance_url("CT_small.dcm")
+        jpeg = self.get(url + "/rendered", accept="image/jpeg")
+        self.assertTrue(jpeg.body.startswith(b"\xff\xd8\xff"))
+        self.assertEqual(jpeg.header("content-type"), "image/jpeg")
+        png = self.get(url + "/rendered", accept="image/png")
+        self.assertTrue(png.body.startswith(b"\x89PNG\r\n\x1a\n"))
+        windowed = self.get(url + "/rendered?window=40,80", accept="image/png")
+        self.assertNotEqual(windowed.body, png.body, "window centre/width changed nothing")
+        thumb = self.get(url + "/thumbnail?viewport=64,64", accept="image/png")
+        width, height = int.from_bytes(thumb.body[16:20], "big"), int.from_bytes(thumb.body[20:24], "big")
+        self.assertLessEqual(max(width, height), 64)
+        self.get(url + "/frames/1/rendered", accept="image/jpeg")
+        st, se, _, _ = self.uids["SC_rgb_jpeg_dcmtk.dcm"]
+        self.assertTrue(self.get(f"/dicom-web/studies/{st}/thumbnail", accept="image/jpeg").body.startswith(b"\xff\xd8"))
+        self.assertTrue(self.get(f"/dicom-web/studies/{st}/series/{se}/thumbnail").body.startswith(b"\xff\xd8"))
+        self.get(url + "/rendered", accept="application/dicom", status=406)
+        self.get(url + "/rendered?window=abc", accept="image/jpeg", status=400)
+        self.get(url + "/rendered?quality=500", accept="image/jpeg", status=400)
+
+    def test_wado_uri(self):
+        st, se, sop, ts = self.uids["CT_small.dcm"]
+        base = f"/wado?requestType=WADO&studyUID={st}&seriesUID={se}&objectUID={sop}"
+        r = self.get(base + "&contentType=application/dicom&transferSyntax=*")
+        ds = h.pydicom.dcmread(__import__("io").BytesIO(r.body))
+        self.assertEqual(ds.SOPInstanceUID, sop)
+        self.assertTrue(self.get(base).body.startswith(b"\xff\xd8"))
+        self.assertTrue(self.get(base + "&contentType=image/png&windowCenter=40&windowWidth=400").body.startswith(b"\x89PNG"))
+        self.get(f"/wado?requestType=WADO&studyUID={st}&seriesUID={se}", status=400)
+        self.get(base.replace("requestType=WADO", "requestType=XYZ"), status=400)
+        self.get(base + "&contentType=text/html", status=406)
+
+    def test_views_are_audited_and_need_the_view_permission(self):
+        url = self.instance_url("CT_small.dcm")
+        anonymous = h.WebClient(self.b, self.transcript, name="anonymous")
+        for path in (url, url + "/metadata", url + "/frames/1", url + "/rendered", url + "/thumbnail"):
+            r = anonymous.get(path)
+            self.assertEqual(r.status, 401, r)
+            self.assertNotIn(b"CompressedSamples", r.body)
+        self.get(url + "/rendered", accept="image/jpeg")
+        self.get(url + "/frames/1")
+        views = [rec for rec in self.b.audit_records() if rec.get("type") == "view"]
+        ops = {rec["details"]["operation"] for rec in views if rec["outcome"] == "success"}
+        self.assertTrue({"wado-rendered", "wado-frames"} <= ops, ops)
+        self.assertTrue(all(rec["actor"]["id"] for rec in views))
+        # CORS preflight is answered without credentials and grants no other origin
+        r = anonymous.request("OPTIONS", url, headers=[("Origin", "https://elsewhere.example"),
+                                                       ("Access-Control-Request-Method", "GET")])
+        self.assertEqual(r.status, 204, r)
+        self.assertIsNone(r.header("access-control-allow-origin"))
