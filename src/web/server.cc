@@ -50,7 +50,7 @@ std::int64_t NowMs() {
 
 // One open connection, as the watchdog sees it.
 struct Connection {
-  int fd = -1;
+  int fd = -1;  // -1 once retired; guarded by WebServer::Impl::mu
   std::atomic<std::int64_t> deadline_ms{0};  // 0: none
   std::atomic<bool> timed_out{false};
   void Deadline(int seconds) { deadline_ms = NowMs() + std::int64_t(seconds) * 1000; }
@@ -168,7 +168,8 @@ bool WebServer::Stop(std::chrono::milliseconds wait) {
   bool all_ended;
   {
     std::unique_lock lock(s.mu);
-    for (Connection* c : s.connections) ::shutdown(c->fd, SHUT_RDWR);
+    for (Connection* c : s.connections)
+      if (c->fd >= 0) ::shutdown(c->fd, SHUT_RDWR);
     all_ended = s.cv.wait_for(lock, wait, [&] { return s.open == 0; });
   }
   if (s.watchdog_thread.joinable()) s.watchdog_thread.join();
@@ -183,7 +184,7 @@ void WebServer::Impl::WatchdogLoop() {
     std::int64_t now = NowMs();
     for (Connection* c : connections) {
       std::int64_t d = c->deadline_ms.load();
-      if (d != 0 && now >= d && !c->timed_out.exchange(true)) ::shutdown(c->fd, SHUT_RDWR);
+      if (c->fd >= 0 && d != 0 && now >= d && !c->timed_out.exchange(true)) ::shutdown(c->fd, SHUT_RDWR);
     }
   }
 }
@@ -239,6 +240,12 @@ void WebServer::Impl::Admit(int fd, const std::string& address, bool secure) {
       std::lock_guard lock(mu);
       connections.insert(&conn);
     }
+    // Before the descriptor is closed (and may be reused by another
+    // connection), the watchdog and Stop must stop seeing it.
+    auto retire = [&] {
+      std::lock_guard lock(mu);
+      conn.fd = -1;
+    };
     try {
       boost::system::error_code ec;
       tcp::socket socket(io);
@@ -252,15 +259,19 @@ void WebServer::Impl::Admit(int fd, const std::string& address, bool secure) {
           if (!ec) Serve(stream, conn, address, true);
           // close_notify, without waiting for the peer's.
           if (!ec && !conn.timed_out) ::SSL_shutdown(stream.native_handle());
+          retire();
           stream.next_layer().close(ec);
         } else {
           Serve(socket, conn, address, false);
+          retire();
           socket.close(ec);
         }
       } else {
+        retire();
         ::close(fd);
       }
     } catch (const std::exception& e) {
+      // The socket's destructor has closed the descriptor by now.
       spdlog::error("web: connection from {} ended by an unexpected error: {}", address, e.what());
     }
     std::lock_guard lock(mu);
