@@ -42,26 +42,43 @@ for p in "${wanted[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-
-echo "install-deps: installing ${missing[*]}" >&2
 # Keep packaged services (orthanc) from starting and listening on every
-# interface: a policy-rc.d that denies every start, only for this install.
+# interface: a policy-rc.d that denies every start, only while we install.
 policy=/usr/sbin/policy-rc.d
 own_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
-  $sudo chmod 755 "$policy"
-  own_policy=1
-fi
 cleanup() { if [ "$own_policy" = 1 ]; then $sudo rm -f "$policy"; fi; }
 trap cleanup EXIT
 
-export DEBIAN_FRONTEND=noninteractive
-if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; then
-  $sudo apt-get update -q
-  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+install_apt() {
+  echo "install-deps: installing $*" >&2
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    own_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $sudo apt-get install -y -q --no-install-recommends "$@"; then
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends "$@"
+  fi
+}
+
+if [ ${#missing[@]} -gt 0 ]; then install_apt "${missing[@]}"; fi
+
+# The DICOMweb tests drive the npm package dicomweb-client (a client nobody
+# here wrote) in Node: Node.js and npm from Debian when the machine has none,
+# then the pinned packages of tests/clients/package-lock.json.
+case "$profile" in
+  test|bench)
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then install_apt nodejs npm; fi
+    clients="$(cd "$(dirname "$0")/.." && pwd)/tests/clients"
+    stamp="$clients/node_modules/.installed-lock"
+    if ! cmp -s "$clients/package-lock.json" "$stamp" 2>/dev/null; then
+      echo "install-deps: npm ci in tests/clients" >&2
+      (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
+      cp "$clients/package-lock.json" "$stamp"
+    fi
+    ;;
+esac
