@@ -229,6 +229,8 @@ class Archive {
   StoreResult Reject(const security::Principal& who, const ClaimedIdentity& claimed, Status why,
                      std::uint64_t size);
   Status Audit(audit::AuditEvent event);
+  // The instances a retrieve names (validated, at most [query] max_retrieve_instances).
+  Result<std::vector<index::CatalogRow>> RetrieveRows(const QueryRequest& request);
   // PS3.7 D.3.3.7: verifies the identity sent with an association (required
   // by some nodes) and narrows the principal to that person.
   void ApplyUserIdentity(const security::AssociationRequest& req, const security::Node& node, Admission& a);

@@ -112,6 +112,18 @@ Result<QueryAnswer> Archive::Find(const Principal& who, const QueryRequest& requ
   return answer;
 }
 
+Result<std::vector<index::CatalogRow>> Archive::RetrieveRows(const QueryRequest& request) {
+  auto query = BuildQuery(request, true);
+  if (!query.ok()) return query.status();
+  const std::size_t max = static_cast<std::size_t>(config_.query.max_retrieve_instances);
+  query->limit = max + 1;
+  auto rows = deps_.catalog->Find(*query);
+  if (!rows.ok()) return rows.status();
+  if (rows->size() > max)
+    return Status(Code::kTooLarge, "more than " + std::to_string(max) + " instances; retrieve less at once");
+  return rows;
+}
+
 Result<RetrievePlan> Archive::PlanRetrieve(const Principal& who, RetrieveKind kind, const QueryRequest& request,
                                            const std::string& move_destination) {
   RetrievePlan plan;
@@ -145,14 +157,8 @@ Result<RetrievePlan> Archive::PlanRetrieve(const Principal& who, RetrieveKind ki
       return refuse(Status(Code::kNotFound, "move destination has no single address and port registered"));
     plan.destination = Destination{node->ae_title, Endpoint{*address, node->port}, node->tls_only};
   }
-  auto query = BuildQuery(request, true);
-  if (!query.ok()) return refuse(query.status());
-  const std::size_t max = static_cast<std::size_t>(config_.query.max_retrieve_instances);
-  query->limit = max + 1;
-  auto rows = deps_.catalog->Find(*query);
+  auto rows = RetrieveRows(request);
   if (!rows.ok()) return refuse(rows.status());
-  if (rows->size() > max)
-    return refuse(Status(Code::kTooLarge, "more than " + std::to_string(max) + " instances; retrieve less at once"));
   plan.instances = std::move(*rows);
   return plan;
 }
@@ -174,15 +180,9 @@ Result<RetrievePlan> Archive::PlanView(const Principal& who, std::string_view wh
   request.keys.emplace_back(Attribute::kStudyInstanceUID, study_uid);
   if (!series_uid.empty()) request.keys.emplace_back(Attribute::kSeriesInstanceUID, series_uid);
   if (!sop_instance_uid.empty()) request.keys.emplace_back(Attribute::kSOPInstanceUID, sop_instance_uid);
-  auto query = BuildQuery(request, true);
-  if (!query.ok()) return refuse(query.status());
-  const std::size_t max = static_cast<std::size_t>(config_.query.max_retrieve_instances);
-  query->limit = max + 1;
-  auto rows = deps_.catalog->Find(*query);
+  auto rows = RetrieveRows(request);
   if (!rows.ok()) return refuse(rows.status());
   if (rows->empty()) return refuse(Status(Code::kNotFound, "no such study, series or instance"));
-  if (rows->size() > max)
-    return refuse(Status(Code::kTooLarge, "more than " + std::to_string(max) + " instances; retrieve less at once"));
   RetrievePlan plan;
   plan.kind = RetrieveKind::kGet;
   plan.instances = std::move(*rows);

@@ -1,4 +1,5 @@
 #include "dicom/json.h"
+#include "dicom/load.h"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -25,22 +26,8 @@ namespace {
 
 using nlohmann::json;
 
-// Values longer than this stay in the file while the structure is parsed and
-// are read on demand (or, for bulk data, only their lengths are used).
-constexpr Uint32 kMaxReadLength = 4096;
-
-Result<std::unique_ptr<DcmFileFormat>> LoadStructure(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec))
-    return Status(Code::kNotFound, "object file not found");
-  auto ff = std::make_unique<DcmFileFormat>();
-  OFCondition cond =
-      ff->loadFile(file.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
-  if (cond.bad())
-    return Status(Code::kInvalidArgument,
-                  std::string("not a readable DICOM object: ") + cond.text());
-  return ff;
-}
+using internal::kMaxReadLength;
+using internal::LoadStructure;
 
 std::string TagHex(const DcmTagKey& tag) {
   static constexpr char kHex[] = "0123456789ABCDEF";

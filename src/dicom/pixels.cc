@@ -1,4 +1,5 @@
 #include "dicom/pixels.h"
+#include "dicom/load.h"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dccodec.h>
@@ -34,22 +35,8 @@
 namespace bastion::dicom {
 namespace {
 
-constexpr Uint32 kMaxReadLength = 4096;
-
-Result<std::unique_ptr<DcmFileFormat>> LoadStructure(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec))
-    return Status(Code::kNotFound, "object file not found");
-  auto ff = std::make_unique<DcmFileFormat>();
-  // Values over 4 KiB (pixel data, fragments) stay in the file until a frame
-  // needs them.
-  OFCondition cond =
-      ff->loadFile(file.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
-  if (cond.bad())
-    return Status(Code::kInvalidArgument,
-                  std::string("not a readable DICOM object: ") + cond.text());
-  return ff;
-}
+using internal::kMaxReadLength;
+using internal::LoadStructure;
 
 // The parsed object with its Pixel Data, checked against the frame asked for.
 struct ImageObject {
