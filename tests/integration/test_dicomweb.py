@@ -312,6 +312,26 @@ class DicomWebStowTest(h.BastionTestCase):
         self.assertTrue(doc["00081199"]["Value"][0]["00081190"]["Value"][0].startswith(
             f"/dicom-web/studies/{CT_STUDY}/series/"))
 
+    def test_stow_over_the_upload_limit(self):
+        self.b.stop()
+        self.b.set_config("web", "max_upload_bytes", "40000")
+        self.b.start()
+        files = [os.path.join(h.PYDICOM_TEST_FILES, f) for f in ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm")]
+        body = multipart_body(files, "b0undary-1234")
+        self.assertGreater(len(body), 40000)
+        # declared: refused before the body is read
+        r = self.stow(body)
+        self.assertEqual(r.status, 413, r)
+        # chunked: refused when the limit is crossed; whatever was complete before it is reported
+        r = self.stow(body, chunked=True)
+        self.assertIn(r.status, (202, 413), r)
+        stored = len(h.stored_objects(self.b.data))
+        if r.status == 413:
+            self.assertEqual(stored, 0)
+        else:
+            self.assertEqual(len(r.json()["00081199"]["Value"]), stored)
+        self.assertEqual(h.staging_leftovers(self.b.data), [], "a refused upload left a staged file")
+
     def test_stow_bad_input(self):
         ct = os.path.join(h.PYDICOM_TEST_FILES, "CT_small.dcm")
         good = multipart_body([ct], "b0undary-1234")
