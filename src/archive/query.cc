@@ -205,7 +205,8 @@ Result<std::filesystem::path> Archive::LocalObjectPath(const index::CatalogRow& 
 }
 
 void Archive::RecordRefusedQuery(const Principal& who, const std::string& operation, const std::string& why) {
-  (void)Audit(audit::AuditEvent{operation == "find" ? "query" : "retrieve", false, ActorOf(who),
+  const bool query = operation == "find" || operation == "qido";
+  (void)Audit(audit::AuditEvent{query ? "query" : "retrieve", false, ActorOf(who),
                                 {{"operation", operation}, {"error", why}}});
 }
 

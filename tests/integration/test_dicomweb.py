@@ -189,8 +189,10 @@ class DicomWebQidoTest(h.BastionTestCase):
             doc = r.json()
             self.assertEqual(doc["status"], 400)
             self.assertTrue(doc.get("detail"), f"{path}: a 400 must say why")
-        # nothing was lost: the server still answers
+        # nothing was lost: the server still answers; the refusals are audited as queries
         self.assertEqual(len(self.qido(f"/dicom-web/studies?StudyInstanceUID={CT_STUDY}")), 1)
+        refused = [rec for rec in self.b.audit_records() if rec.get("type") == "query" and rec["outcome"] != "success"]
+        self.assertTrue(any(rec["details"].get("operation") == "qido" for rec in refused), refused[-3:])
 
     def test_access_and_audit(self):
         anonymous = h.WebClient(self.b, self.transcript, name="anonymous")
