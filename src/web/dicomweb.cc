@@ -3,7 +3,6 @@
 // archive checks the permission again and writes the audit record), and the
 // answer back into PS3.18 media types.
 #include <spdlog/spdlog.h>
-#include <strings.h>
 
 #include <fstream>
 
@@ -28,9 +27,7 @@ constexpr std::string_view kRoot = "/dicom-web";
 
 // The Accept header(s) plus the "accept=" query forms (PS3.18 8.3.3.1).
 Result<std::vector<MediaRange>> AcceptOf(const Request& request, const std::vector<std::string>& query_accept) {
-  std::vector<std::string> headers;
-  for (const auto& [n, v] : request.headers.items)
-    if (n.size() == 6 && ::strncasecmp(n.c_str(), "Accept", 6) == 0) headers.push_back(v);
+  std::vector<std::string> headers = request.headers.All("Accept");
   for (const auto& a : query_accept) headers.push_back(a);
   return ParseAccept(std::span<const std::string>(headers));
 }
@@ -245,30 +242,42 @@ Response WebApp::Frames(Request& request) {
   const Offer& offer = offers[choice->index];
   const dicom::FrameEncoding encoding =
       offer.transfer_syntax == stored && compressed ? dicom::FrameEncoding::kAsStored : dicom::FrameEncoding::kNative;
-  std::vector<dicom::Frame> read;
-  for (int n : *frames) {
-    auto frame = dicom::ReadFrame(*path, n, encoding);
-    if (!frame.ok()) return FromPixelStatus(frame.status());
-    read.push_back(std::move(*frame));
-  }
   if (offer.media_type == "application/octet-stream") {
-    if (read.size() != 1)
-      return Response::Problem(406, "Not Acceptable", "several frames need multipart/related");
-    Response r = Response::Bytes(200, std::move(read.front().bytes), "application/octet-stream; transfer-syntax=" +
-                                                                          read.front().transfer_syntax_uid);
-    return r;
+    if (frames->size() != 1) return Response::Problem(406, "Not Acceptable", "several frames need multipart/related");
+    auto frame = dicom::ReadFrame(*path, frames->front(), encoding);
+    if (!frame.ok()) return FromPixelStatus(frame.status());
+    return Response::Bytes(200, std::move(frame->bytes),
+                           "application/octet-stream; transfer-syntax=" + frame->transfer_syntax_uid);
   }
-  MultipartWriter writer(NewBoundary());
-  std::string body;
-  for (auto& f : read) {
-    // The real transfer syntax of each frame, which Cornerstone reads from here.
-    body += writer.BeginPart("application/octet-stream; transfer-syntax=" + f.transfer_syntax_uid);
-    body += f.bytes;
-  }
-  body += writer.Close();
-  return Response::Bytes(200, std::move(body),
-                         "multipart/related; type=\"application/octet-stream\"; transfer-syntax=" +
-                             read.front().transfer_syntax_uid + "; boundary=" + writer.boundary());
+  // The first frame is read before answering, so a missing frame or an
+  // undecodable syntax is a clean 404/406; the rest are read and sent one at
+  // a time (up to 1000 frames of up to 1 GiB each must never sit in memory
+  // together). Every frame of one instance has the same transfer syntax.
+  auto first = dicom::ReadFrame(*path, frames->front(), encoding);
+  if (!first.ok()) return FromPixelStatus(first.status());
+  auto writer = std::make_shared<MultipartWriter>(NewBoundary());
+  Response r;
+  r.headers.Set("Content-Type", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=" +
+                                    first->transfer_syntax_uid + "; boundary=" + writer->boundary());
+  auto pending = std::make_shared<dicom::Frame>(std::move(*first));
+  r.stream = [writer, pending, frames = *frames, file = *path, encoding](BodyWriter& out) -> Status {
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      dicom::Frame frame;
+      if (i == 0) {
+        frame = std::move(*pending);
+      } else {
+        auto next = dicom::ReadFrame(file, frames[i], encoding);
+        if (!next.ok()) return next.status();  // the client sees a truncated body
+        frame = std::move(*next);
+      }
+      // The real transfer syntax of each frame, which Cornerstone reads from here.
+      BASTION_RETURN_IF_ERROR(
+          out.Write(writer->BeginPart("application/octet-stream; transfer-syntax=" + frame.transfer_syntax_uid)));
+      BASTION_RETURN_IF_ERROR(out.Write(frame.bytes));
+    }
+    return out.Write(writer->Close());
+  };
+  return r;
 }
 
 Response WebApp::Rendered(Request& request) {

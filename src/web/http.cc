@@ -24,13 +24,10 @@ std::optional<std::string_view> HeaderList::Get(std::string_view name) const {
   return std::nullopt;
 }
 
-std::string HeaderList::Joined(std::string_view name) const {
-  std::string out;
-  for (const auto& [n, v] : items) {
-    if (!SameName(n, name)) continue;
-    if (!out.empty()) out += ", ";
-    out += v;
-  }
+std::vector<std::string> HeaderList::All(std::string_view name) const {
+  std::vector<std::string> out;
+  for (const auto& [n, v] : items)
+    if (SameName(n, name)) out.push_back(v);
   return out;
 }
 

@@ -26,8 +26,8 @@ struct HeaderList {
   std::vector<std::pair<std::string, std::string>> items;
   // The first value of `name`, if any.
   std::optional<std::string_view> Get(std::string_view name) const;
-  // Every value of `name`, joined with ", " (RFC 9110 5.3), empty if none.
-  std::string Joined(std::string_view name) const;
+  // Every value of `name`, in order (several Accept headers are one list).
+  std::vector<std::string> All(std::string_view name) const;
   void Add(std::string name, std::string value) { items.emplace_back(std::move(name), std::move(value)); }
   void Set(std::string name, std::string value);
 };

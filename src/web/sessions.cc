@@ -60,12 +60,6 @@ void SessionStore::End(std::string_view id) {
   sessions_.erase(KeyOf(id));
 }
 
-void SessionStore::EndAllOf(std::string_view user) {
-  std::lock_guard lock(mu_);
-  for (auto it = sessions_.begin(); it != sessions_.end();)
-    it = it->second.user == user ? sessions_.erase(it) : std::next(it);
-}
-
 std::size_t SessionStore::size() {
   std::lock_guard lock(mu_);
   return sessions_.size();

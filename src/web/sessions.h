@@ -47,8 +47,6 @@ class SessionStore {
   // `expired`, if given, says whether it existed but had timed out.
   std::optional<Session> Touch(std::string_view id, bool* expired = nullptr);
   void End(std::string_view id);
-  // Ends every session of a user (disabled account, changed password).
-  void EndAllOf(std::string_view user);
   std::size_t size();
 
  private:

@@ -172,9 +172,7 @@ Response WebApp::Store(Request& request) {
   auto boundary = BoundaryOf(*type);
   if (!boundary.ok()) return Response::FromStatus(boundary.status());
   const Offer offers[] = {{"application/dicom+json", "", "", false}, {"application/json", "", "", false}};
-  std::vector<std::string> accept_headers;
-  for (const auto& [n, v] : request.headers.items)
-    if (n.size() == 6 && ::strncasecmp(n.c_str(), "Accept", 6) == 0) accept_headers.push_back(v);
+  const std::vector<std::string> accept_headers = request.headers.All("Accept");
   auto accept = ParseAccept(std::span<const std::string>(accept_headers));
   if (!accept.ok()) return Response::FromStatus(accept.status());
   auto choice = Negotiate(*accept, offers);

@@ -490,6 +490,11 @@ class DicomWebWadoTest(h.BastionTestCase):
                 self.assertEqual(len(parts[0][1]), 128 * 128 * 2)
             else:
                 self.assertEqual(len(r.body), 128 * 128 * 2)
+        # several frames in one answer, one part each (streamed one at a time)
+        parts = parse_multipart(self.get(self.instance_url("CT_small.dcm") + "/frames/1,1",
+                                         accept='multipart/related; type="application/octet-stream"'))
+        self.assertEqual([len(p[1]) for p in parts], [128 * 128 * 2] * 2)
+        self.assertEqual(parts[0][1], parts[1][1])
         # compressed: as stored when asked, the stored syntax in the part; else decoded
         st, se, sop, ts = self.uids["MR_small_RLE.dcm"]
         url = self.instance_url("MR_small_RLE.dcm") + "/frames/1"

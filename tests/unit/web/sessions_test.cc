@@ -75,16 +75,6 @@ TEST(SessionStoreTest, UnknownMalformedAndEndedIdsAreRefused) {
   EXPECT_FALSE(store.Touch(a.id));
 }
 
-TEST(SessionStoreTest, EndAllOfAUser) {
-  FakeClock clock;
-  SessionStore store(SessionOptions{}, clock.fn());
-  auto a1 = store.Create("alice", ""), a2 = store.Create("alice", ""), b = store.Create("bob", "");
-  store.EndAllOf("alice");
-  EXPECT_FALSE(store.Touch(a1.id));
-  EXPECT_FALSE(store.Touch(a2.id));
-  EXPECT_TRUE(store.Touch(b.id));
-}
-
 TEST(SessionStoreTest, BoundedCountDropsTheLeastRecentlyUsed) {
   FakeClock clock;
   SessionStore store(SessionOptions{900s, 43200s, 3}, clock.fn());
