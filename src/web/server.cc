@@ -42,6 +42,11 @@ constexpr const char* kContentSecurityPolicy =
     "connect-src 'self'; font-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'";
 
+// How much of an unread request body is read and dropped after a refusal,
+// so that the client sees the answer instead of a reset (a lingering close).
+constexpr std::size_t kLingerBytes = 1 << 20;
+constexpr int kLingerSeconds = 2;
+
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch()).count();
 }
@@ -360,6 +365,26 @@ void WebServer::Impl::Serve(Stream& stream, Connection& conn, const std::string&
     http::write(stream, res, ec);
     return !ec;
   };
+  // After refusing a request whose body was not read to its end, the client
+  // may still be sending it. Closing at once would reset the connection under
+  // it and it might never see the answer; so a bounded rest (at most
+  // kLingerBytes, kLingerSeconds) is read and dropped first.
+  auto linger = [&] {
+    std::vector<char> scratch(1 << 16);
+    std::size_t dropped = buffer.size();
+    buffer.consume(buffer.size());
+    conn.Deadline(kLingerSeconds);
+    boost::system::error_code e;
+    while (dropped < kLingerBytes && !conn.timed_out) {
+      std::size_t n = stream.read_some(asio::buffer(scratch), e);
+      if (e || n == 0) break;
+      dropped += n;
+    }
+  };
+  // Sends a refusal on a request whose body is not read, then closes.
+  auto refuse = [&](Response r, unsigned version) {
+    if (send(r, version, false)) linger();
+  };
 
   for (;;) {
     conn.Deadline(w.header_timeout_seconds);
@@ -397,7 +422,11 @@ void WebServer::Impl::Serve(Stream& stream, Connection& conn, const std::string&
     auto resolved = app.Resolve(request.method, request.path);
     if (auto* immediate = std::get_if<Response>(&resolved)) {
       // The body (if any) is not read: the connection cannot be reused.
-      if (!send(*immediate, version, keep_alive && !has_body) || !keep_alive || has_body) return;
+      if (has_body) {
+        refuse(std::move(*immediate), version);
+        return;
+      }
+      if (!send(*immediate, version, keep_alive) || !keep_alive) return;
       continue;
     }
     const WebApp::Match& match = std::get<WebApp::Match>(resolved);
@@ -405,21 +434,19 @@ void WebServer::Impl::Serve(Stream& stream, Connection& conn, const std::string&
     auto encoding = request.headers.Get("Content-Encoding");
     if (has_body && encoding && *encoding != "identity") {
       // Never inflate what a client sends: no decompression bombs.
-      Response r = Response::Problem(415, "Unsupported Media Type", "compressed request bodies are not accepted");
-      send(r, version, false);
+      refuse(Response::Problem(415, "Unsupported Media Type", "compressed request bodies are not accepted"), version);
       return;
     }
     if (has_body && match.route->body == BodyMode::kNone) {
-      Response r = Response::Problem(413, "Content Too Large", "this resource takes no request body");
-      send(r, version, false);
+      refuse(Response::Problem(413, "Content Too Large", "this resource takes no request body"), version);
       return;
     }
     if (has_body && head.content_length() && *head.content_length() > limit) {
-      Response r = Response::Problem(413, "Content Too Large",
-                                     match.route->body == BodyMode::kStreamed
-                                         ? "the declared body is larger than [web] max_upload_bytes"
-                                         : "the declared body is larger than [web] max_body_bytes");
-      send(r, version, false);
+      refuse(Response::Problem(413, "Content Too Large",
+                               match.route->body == BodyMode::kStreamed
+                                   ? "the declared body is larger than [web] max_upload_bytes"
+                                   : "the declared body is larger than [web] max_body_bytes"),
+             version);
       return;
     }
     auto expect = request.headers.Get("Expect");
@@ -442,7 +469,11 @@ void WebServer::Impl::Serve(Stream& stream, Connection& conn, const std::string&
         Response r = ec == http::error::body_limit
                          ? Response::Problem(413, "Content Too Large", "the body is larger than [web] max_body_bytes")
                          : Response::Problem(400, "Bad Request", "the body ended early or is malformed");
-        if (!conn.timed_out) send(r, version, false);
+        if (conn.timed_out) return;
+        if (ec == http::error::body_limit)
+          refuse(std::move(r), version);
+        else
+          send(r, version, false);
         return;
       }
       request.body = std::move(full.get().body());
@@ -468,8 +499,11 @@ void WebServer::Impl::Serve(Stream& stream, Connection& conn, const std::string&
       response = app.Handle(request, match);
     }
 
+    const bool body_left = streamed && !streamed->is_done() && !conn.timed_out;
     if (!response.stream) {
-      if (!send(response, version, keep_alive) || !keep_alive) return;
+      if (!send(response, version, keep_alive)) return;
+      if (body_left) linger();
+      if (!keep_alive) return;
       continue;
     }
     // A body produced while it is sent: chunked transfer coding.
