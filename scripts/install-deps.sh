@@ -22,6 +22,7 @@ test_pkgs=(
   python3-pydicom  # its data/ folder is our real-world sample corpus
   python3 python3-cryptography openssl procps iproute2 util-linux  # util-linux: unshare, nsenter for the 0.0.0.0 tests
   orthanc orthanc-dicomweb curl  # bastion scan's tests scan a real Orthanc (started by the tests, never as a service); curl asks it what it holds
+  chromium         # the web UI and viewer end-to-end test (headless, driven by npm playwright-core)
 )
 bench_pkgs=(
   libbenchmark-dev orthanc util-linux
@@ -30,7 +31,7 @@ bench_pkgs=(
 wanted=("${build_pkgs[@]}")
 case "$profile" in
   build) ;;
-  serve) wanted+=(dcmtk) ;;
+  serve) wanted+=(dcmtk openssl) ;;  # openssl: install-viewer.sh checks the viewer's integrity hash
   test) wanted+=("${test_pkgs[@]}") ;;
   bench) wanted+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
   *) echo "usage: $0 [build|serve|test|bench]" >&2; exit 2 ;;
@@ -67,13 +68,20 @@ install_apt() {
 
 if [ ${#missing[@]} -gt 0 ]; then install_apt "${missing[@]}"; fi
 
-# The DICOMweb tests drive the npm package dicomweb-client (a client nobody
-# here wrote) in Node: Node.js and npm from Debian when the machine has none,
-# then the pinned packages of tests/clients/package-lock.json.
+# Node.js and npm (from Debian when the machine has none): the OHIF viewer
+# comes from npm (scripts/install-viewer.sh: its pinned, prebuilt dist/), and
+# the tests drive npm packages nobody here wrote (dicomweb-client, and
+# playwright-core for Chromium) from tests/clients/package-lock.json.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+case "$profile" in
+  serve|test|bench)
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then install_apt nodejs npm; fi
+    "$root/scripts/install-viewer.sh"
+    ;;
+esac
 case "$profile" in
   test|bench)
-    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then install_apt nodejs npm; fi
-    clients="$(cd "$(dirname "$0")/.." && pwd)/tests/clients"
+    clients="$root/tests/clients"
     stamp="$clients/node_modules/.installed-lock"
     if ! cmp -s "$clients/package-lock.json" "$stamp" 2>/dev/null; then
       echo "install-deps: npm ci in tests/clients" >&2

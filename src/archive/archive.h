@@ -21,7 +21,9 @@
 #include <optional>
 #include <string>
 
+#include "archive/admin.h"
 #include "audit/audit_log.h"
+#include "audit/audit_reader.h"
 #include "blobs/blob_store.h"
 #include "dicom/query.h"
 #include "index/catalog.h"
@@ -180,6 +182,16 @@ class Archive {
   // a request refused for want of credentials or permission).
   void RecordAccessEvent(const std::string& type, bool success, const audit::Actor& actor, nlohmann::json details);
   static audit::Actor ActorOf(const security::Principal& who);
+
+  // --- Administration and the audit trail (the web UI's admin and auditor pages) ---
+  // The administrative changes through this archive's stores and audit log,
+  // for a principal holding the admin permission (kPermissionDenied
+  // otherwise, audited); kUnavailable when the archive runs without stores.
+  Result<Administration> AdministerAs(const security::Principal& who);
+  // A page of the audit trail, for a principal holding the audit permission.
+  // Reading the trail shows PHI, so the reading is itself a record
+  // ("audit.read": the filters and how many records were shown).
+  Result<audit::AuditPage> ReadAudit(const security::Principal& who, const audit::AuditQuery& query);
 
   // --- Store ---
   // Checks the principal may store, and opens a staged object for the bytes.

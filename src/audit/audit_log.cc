@@ -54,10 +54,11 @@ Result<Tail> ReadTail(int fd, off_t size) {
 
 class FileAuditLog final : public AuditLog {
  public:
-  explicit FileAuditLog(UniqueFd fd)
-      : fd_(std::move(fd)), commit_([this](std::vector<AuditEvent>& batch) { return Write(batch); }, 512) {}
+  FileAuditLog(UniqueFd fd, std::filesystem::path path)
+      : fd_(std::move(fd)), path_(std::move(path)), commit_([this](std::vector<AuditEvent>& batch) { return Write(batch); }, 512) {}
 
   Status Append(AuditEvent event) override { return commit_.Submit(std::move(event)); }
+  Result<AuditPage> Read(const AuditQuery& query) override { return ReadAuditLog(path_, query); }
 
  private:
   std::vector<Status> Write(std::vector<AuditEvent>& batch) {
@@ -111,6 +112,7 @@ class FileAuditLog final : public AuditLog {
   }
 
   UniqueFd fd_;
+  const std::filesystem::path path_;
   Tail tail_;              // only touched by the group-commit leader
   off_t known_size_ = -1;  // likewise
   GroupCommit<AuditEvent, Status> commit_;
@@ -129,7 +131,7 @@ std::string RecordHash(const nlohmann::json& record) {
 Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!fd.valid()) return ErrnoStatus("open audit log " + path.string());
-  return std::unique_ptr<AuditLog>(new FileAuditLog(std::move(fd)));
+  return std::unique_ptr<AuditLog>(new FileAuditLog(std::move(fd), path));
 }
 
 Result<VerifyReport> VerifyAuditLog(const std::filesystem::path& path) {

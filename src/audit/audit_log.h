@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "audit/audit_reader.h"
 #include "util/status.h"
 
 namespace bastion::audit {
@@ -43,6 +44,11 @@ class AuditLog {
   virtual ~AuditLog() = default;
   // Durable on return. Concurrent callers share one fsync.
   virtual Status Append(AuditEvent event) = 0;
+  // A page of records, newest first (audit_reader.h).
+  virtual Result<AuditPage> Read(const AuditQuery& query) {
+    (void)query;
+    return Status(Code::kUnsupported, "this audit log cannot be read back");
+  }
 };
 
 // The log at `path` (created if missing).

@@ -277,6 +277,7 @@ int WebRoutes(bool json) {
   for (const auto& r : web::Routes()) {
     std::string access = r.access == web::Access::kPublic     ? "public"
                          : r.access == web::Access::kSignedIn ? "signed-in"
+                         : r.access == web::Access::kPage     ? "page"
                                                               : security::PermissionSet::NameOf(r.permission);
     if (json) {
       routes.push_back({{"method", r.method}, {"path", r.pattern}, {"access", access}, {"summary", r.summary}});

@@ -89,6 +89,10 @@ session_max_seconds = 43200
 max_sessions = 10000
 # Strict-Transport-Security max-age, in seconds.
 hsts_max_age = 31536000
+# The OHIF viewer served under /viewer/ (same origin, so the session signs it
+# in): the directory scripts/install-viewer.sh prepares. Unset: the one it
+# fills beside Bastion's source.
+# viewer_dir = "/opt/bastion/viewer"
 
 [web.login_throttle]
 # Failed logins are counted per account and per address over window_seconds.
@@ -176,11 +180,11 @@ Status ReadEndpoints(const toml::table* t, const char* key, std::vector<Endpoint
 }
 
 Status ReadPath(const toml::table* t, const char* key, const std::filesystem::path& data_dir,
-                std::filesystem::path& out) {
+                std::filesystem::path& out, std::string_view section = "tls") {
   if (t == nullptr) return Status::Ok();
   if (const toml::node* n = t->get(key)) {
     auto s = n->value<std::string>();
-    if (!s || s->empty()) return Status(Code::kInvalidArgument, std::string("[tls] ") + key + " must be a path");
+    if (!s || s->empty()) return Status(Code::kInvalidArgument, "[" + std::string(section) + "] " + key + " must be a path");
     std::filesystem::path p(*s);
     out = p.is_absolute() ? p : data_dir / p;
   }
@@ -260,7 +264,8 @@ Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
         *web, "web",
         {"https_listen", "http_listen", "max_connections", "max_connections_per_address",
          "max_header_bytes", "max_body_bytes", "max_upload_bytes", "header_timeout_seconds", "idle_timeout_seconds",
-         "session_idle_seconds", "session_max_seconds", "max_sessions", "hsts_max_age", "login_throttle"}));
+         "session_idle_seconds", "session_max_seconds", "max_sessions", "hsts_max_age", "login_throttle",
+         "viewer_dir"}));
     auto& w = c.web;
     BASTION_RETURN_IF_ERROR(ReadEndpoints(web, "https_listen", w.https_listen, "web"));
     BASTION_RETURN_IF_ERROR(ReadEndpoints(web, "http_listen", w.http_listen, "web"));
@@ -280,6 +285,7 @@ Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
                                          w.login_throttle));
     BASTION_RETURN_IF_ERROR(ReadInt(web, "max_sessions", w.max_sessions, 1, 1000000, "web"));
     BASTION_RETURN_IF_ERROR(ReadInt(web, "hsts_max_age", w.hsts_max_age, 0, 2LL * 31536000, "web"));
+    if (web->get("viewer_dir")) BASTION_RETURN_IF_ERROR(ReadPath(web, "viewer_dir", data_dir, w.viewer_dir, "web"));
   }
 
   const toml::table* tls = root["tls"].as_table();

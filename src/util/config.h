@@ -81,6 +81,9 @@ struct WebOptions {
   int session_max_seconds = 43200;        // absolute session lifetime: 12 hours
   int max_sessions = 10000;
   std::int64_t hsts_max_age = 31536000;   // one year
+  // The OHIF viewer's files, prepared for /viewer/ by scripts/install-viewer.sh;
+  // empty: the directory that script fills beside the source (kDefaultViewerDir).
+  std::filesystem::path viewer_dir;
   // Failed logins, per account and per address: slower, then locked.
   ThrottleOptions login_throttle{.window_seconds = 900,
                                  .failures_before_slowdown = 3,

@@ -25,6 +25,45 @@ const std::vector<Route>& Routes() {
       {"POST", "/api/logout", Access::kSignedIn, {}, BodyMode::kBuffered, "ends the session", &WebApp::Logout},
       {"GET", "/api/session", Access::kSignedIn, {}, BodyMode::kNone,
        "who is signed in, their permissions and CSRF token", &WebApp::WhoAmI},
+      // The web UI's pages (one page script; the data comes from the APIs below and DICOMweb)
+      {"GET", "/studies", Access::kPage, {}, BodyMode::kNone, "web UI: the study list and search", &WebApp::AppPage},
+      {"GET", "/admin/users", Access::kPage, {}, BodyMode::kNone, "web UI: people (admin)", &WebApp::AppPage},
+      {"GET", "/admin/tokens", Access::kPage, {}, BodyMode::kNone, "web UI: API tokens (admin)", &WebApp::AppPage},
+      {"GET", "/admin/nodes", Access::kPage, {}, BodyMode::kNone, "web UI: DICOM nodes (admin)", &WebApp::AppPage},
+      {"GET", "/audit", Access::kPage, {}, BodyMode::kNone, "web UI: the audit trail (auditor, admin)",
+       &WebApp::AppPage},
+      // The OHIF viewer (viewer.h)
+      {"GET", "/viewer", Access::kPage, {}, BodyMode::kNone, "the OHIF viewer", &WebApp::ViewerFile},
+      {"GET", "/viewer/{path+}", Access::kPage, {}, BodyMode::kNone,
+       "the OHIF viewer's files and routes; app-config.js generated", &WebApp::ViewerFile},
+      // Administration (admin_api.cc): the same changes and audit records as the CLI
+      {"GET", "/api/users", Access::kPermission, Permission::kAdmin, BodyMode::kNone, "people: list",
+       &WebApp::ListUsers},
+      {"POST", "/api/users", Access::kPermission, Permission::kAdmin, BodyMode::kBuffered,
+       "people: add {name, role, password?}; a generated password is answered once", &WebApp::AddUser},
+      {"POST", "/api/users/{name}/disable", Access::kPermission, Permission::kAdmin, BodyMode::kBuffered,
+       "people: disable an account (its sessions and tokens stop)", &WebApp::ChangeUser},
+      {"POST", "/api/users/{name}/enable", Access::kPermission, Permission::kAdmin, BodyMode::kBuffered,
+       "people: enable an account", &WebApp::ChangeUser},
+      {"POST", "/api/users/{name}/role", Access::kPermission, Permission::kAdmin, BodyMode::kBuffered,
+       "people: change the role {role}", &WebApp::ChangeUser},
+      {"POST", "/api/users/{name}/password", Access::kPermission, Permission::kAdmin, BodyMode::kBuffered,
+       "people: set {password} or generate one (answered once)", &WebApp::ChangeUser},
+      {"GET", "/api/tokens", Access::kPermission, Permission::kAdmin, BodyMode::kNone, "API tokens: list",
+       &WebApp::ListTokens},
+      {"POST", "/api/tokens", Access::kPermission, Permission::kAdmin, BodyMode::kBuffered,
+       "API tokens: create {user, expires, note}; the token is answered once", &WebApp::CreateToken},
+      {"POST", "/api/tokens/{id}/revoke", Access::kPermission, Permission::kAdmin, BodyMode::kBuffered,
+       "API tokens: revoke", &WebApp::RevokeToken},
+      {"GET", "/api/nodes", Access::kPermission, Permission::kAdmin, BodyMode::kNone, "DICOM nodes: list",
+       &WebApp::ListNodes},
+      {"POST", "/api/nodes", Access::kPermission, Permission::kAdmin, BodyMode::kBuffered,
+       "DICOM nodes: register {ae, hosts, port, allow, tls_only, tls_cert_sha256, require_user_identity}",
+       &WebApp::AddNode},
+      {"DELETE", "/api/nodes/{ae}", Access::kPermission, Permission::kAdmin, BodyMode::kNone,
+       "DICOM nodes: remove", &WebApp::RemoveNode},
+      {"GET", "/api/audit", Access::kPermission, Permission::kAudit, BodyMode::kNone,
+       "the audit trail, newest first (reading it is audited)", &WebApp::ReadAudit},
       // DICOMweb QIDO-RS (PS3.18 10.6)
       {"GET", "/dicom-web/studies", Access::kPermission, Permission::kFind, BodyMode::kNone, "QIDO-RS: studies",
        &WebApp::Search},
@@ -152,15 +191,37 @@ security::LoginThrottleOptions LoginThrottleOptionsOf(const ThrottleOptions& t) 
 
 audit::Actor AnonymousActor(const Request& request) { return audit::Actor{"anonymous", "", request.peer_address}; }
 
+// Percent-encodes everything but unreserved characters and '/', for a query value.
+std::string QueryEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 WebApp::WebApp(const Config& config, archive::Archive& archive)
     : config_(config),
       archive_(archive),
+      viewer_(config.web.viewer_dir.empty() ? DefaultViewerDir() : config.web.viewer_dir),
       sessions_(SessionOptions{std::chrono::seconds(config.web.session_idle_seconds),
                                std::chrono::seconds(config.web.session_max_seconds),
                                static_cast<std::size_t>(config.web.max_sessions)}),
-      throttle_(LoginThrottleOptionsOf(config.web.login_throttle)) {}
+      throttle_(LoginThrottleOptionsOf(config.web.login_throttle)) {
+  if (viewer_.installed())
+    spdlog::info("viewer: OHIF {} from {} at /viewer/", viewer_.version(), viewer_.dir().string());
+  else
+    spdlog::warn("viewer: {}; /viewer/ answers 503 until then", viewer_.problem());
+}
 
 std::uint64_t WebApp::max_body_bytes(const Route& route) const {
   switch (route.body) {
@@ -180,14 +241,21 @@ std::variant<WebApp::Match, Response> WebApp::Resolve(std::string_view method, s
   std::string allowed;
   for (const Route& route : Routes()) {
     auto pattern = PatternSegments(route.pattern);
-    if (pattern.size() != segments->size()) continue;
+    // "{name+}" last: one or more segments, each checked like any other, joined by '/'.
+    const bool rest = !pattern.empty() && pattern.back().ends_with("+}");
+    if (rest ? segments->size() < pattern.size() : pattern.size() != segments->size()) continue;
     Match m;
     bool ok = true;
     for (std::size_t i = 0; i < pattern.size() && ok; ++i) {
-      if (pattern[i].size() > 2 && pattern[i].front() == '{' && pattern[i].back() == '}')
+      if (rest && i + 1 == pattern.size()) {
+        std::string joined;
+        for (std::size_t j = i; j < segments->size(); ++j) joined += (j > i ? "/" : "") + (*segments)[j];
+        m.params.emplace(std::string(pattern[i].substr(1, pattern[i].size() - 3)), std::move(joined));
+      } else if (pattern[i].size() > 2 && pattern[i].front() == '{' && pattern[i].back() == '}') {
         m.params.emplace(std::string(pattern[i].substr(1, pattern[i].size() - 2)), (*segments)[i]);
-      else
+      } else {
         ok = pattern[i] == (*segments)[i];
+      }
     }
     if (!ok) continue;
     if (route.method != method) {
@@ -270,6 +338,17 @@ Response WebApp::Handle(Request& request, const Match& match) {
     if (!request.principal) {
       Response r = Refuse(request, route, 401, refusal ? std::string_view("credentials not accepted")
                                                         : std::string_view("authentication required"));
+      if (route.access == Access::kPage) {
+        // A browser opening one of our pages: to the login page, which
+        // brings it back here afterwards. Nothing of the page is sent.
+        std::string next = request.path + (request.query.empty() ? "" : "?" + request.query);
+        Response to_login = Response::Redirect(std::string("/login?") + (refusal ? "expired=1&" : "") +
+                                               "next=" + QueryEncode(next));
+        if (refusal)
+          for (auto& h : refusal->headers.items)
+            if (::strcasecmp(h.first.c_str(), "Set-Cookie") == 0) to_login.headers.Add(h.first, h.second);
+        return to_login;
+      }
       if (refusal) {
         for (auto& h : refusal->headers.items)
           if (::strcasecmp(h.first.c_str(), "Set-Cookie") == 0) r.headers.Add(h.first, h.second);
@@ -292,7 +371,19 @@ Response WebApp::Handle(Request& request, const Match& match) {
 
 // --- Handlers -------------------------------------------------------------
 
-Response WebApp::Root(Request&) { return Response::Redirect("/login"); }
+Response WebApp::Root(Request& request) {
+  std::optional<Response> refusal;
+  bool signed_in = CookieValue(request.headers, kSessionCookie) && Authenticate(request, refusal).has_value();
+  return Response::Redirect(signed_in ? "/studies" : "/login");
+}
+
+Response WebApp::AppPage(Request&) {
+  const Asset* page = FindAsset("app.html");
+  if (page == nullptr) return Response::Problem(500, "Internal Server Error");
+  return Response::Bytes(200, std::string(page->bytes), AssetContentType(page->name));
+}
+
+Response WebApp::ViewerFile(Request& request) { return viewer_.Serve(request.Param("path")); }
 
 Response WebApp::LoginPage(Request&) {
   const Asset* page = FindAsset("login.html");

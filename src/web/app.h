@@ -17,12 +17,14 @@
 #include "util/config.h"
 #include "web/http.h"
 #include "web/sessions.h"
+#include "web/viewer.h"
 
 namespace bastion::web {
 
 enum class Access {
   kPublic,      // anyone: the login page and static assets only (no PHI)
   kSignedIn,    // any authenticated person or token (their own session, logout)
+  kPage,        // like kSignedIn, for a page a browser opens: without credentials, a redirect to the login page
   kPermission,  // authenticated and holding `permission`
 };
 
@@ -76,6 +78,20 @@ class WebApp {
   Response Logout(Request& request);
   Response WhoAmI(Request& request);
   Response Preflight(Request& request);
+  Response AppPage(Request& request);     // the web UI's pages (one shell, web/static/app.html)
+  Response ViewerFile(Request& request);  // the OHIF viewer (viewer.h)
+  // Administration and the audit trail (admin_api.cc)
+  Response ListUsers(Request& request);
+  Response AddUser(Request& request);
+  Response ChangeUser(Request& request);  // disable, enable, role, password
+  Response ListTokens(Request& request);
+  Response CreateToken(Request& request);
+  Response RevokeToken(Request& request);
+  Response ListNodes(Request& request);
+  Response AddNode(Request& request);
+  Response RemoveNode(Request& request);
+  Response ReadAudit(Request& request);
+  const Viewer& viewer() const { return viewer_; }
   // DICOMweb (dicomweb.cc)
   Response Search(Request& request);  // QIDO-RS at every level
   Response RetrieveInstances(Request& request);
@@ -96,6 +112,7 @@ class WebApp {
 
   const Config config_;
   archive::Archive& archive_;
+  Viewer viewer_;
   SessionStore sessions_;
   security::LoginThrottle throttle_;
 };

@@ -299,7 +299,9 @@ HeaderList HeadersOf(const http::fields& fields) {
 void AddSecurityHeaders(http::fields& fields, bool secure, std::int64_t hsts_max_age) {
   if (secure && hsts_max_age > 0)
     fields.set("Strict-Transport-Security", "max-age=" + std::to_string(hsts_max_age) + "; includeSubDomains");
-  fields.set("Content-Security-Policy", kContentSecurityPolicy);
+  // A handler may send a policy of its own (the viewer's); every other response gets ours.
+  if (fields.find("Content-Security-Policy") == fields.end())
+    fields.set("Content-Security-Policy", kContentSecurityPolicy);
   fields.set("X-Content-Type-Options", "nosniff");
   fields.set("X-Frame-Options", "DENY");
   fields.set("Referrer-Policy", "no-referrer");

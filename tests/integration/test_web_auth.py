@@ -76,7 +76,9 @@ class WebAuthTest(h.BastionTestCase):
         out = []
         for seg in path.split("/"):
             if seg.startswith("{") and seg.endswith("}"):
-                seg = "bastion.css" if seg == "{file}" else "1.2.826.0.1.3680043.10.5.1"
+                seg = {"{file}": "bastion.css", "{path+}": "app-config.js",
+                       "{name}": "reader", "{id}": "0123456789abcdef", "{ae}": "SOMEAE"}.get(
+                           seg, "1.2.826.0.1.3680043.10.5.1")
             out.append(seg)
         return "/".join(out)
 
@@ -105,12 +107,18 @@ class WebAuthTest(h.BastionTestCase):
             data = "{}" if r["method"] in ("POST", "PUT") else None
             headers = [("Content-Type", "application/json")] if data else []
             a = anonymous.request(r["method"], path, headers=headers, data=data)
-            self.assert_problem(a, 401)
+            if r["access"] == "page":
+                # A page a browser opens: sent to the login page, which brings it back; nothing of the page.
+                self.assertEqual(a.status, 303, a)
+                self.assertEqual(a.header("Location"), "/login?next=" + path, a)
+                self.assertEqual(a.body, b"")
+            else:
+                self.assert_problem(a, 401)
             self.assertNotIn(b"1.2.826.0.1.3680043.10.5.1", a.body, "the 401 echoes the request")
             self.assert_security_headers(a)
             for role, token in tokens.items():
                 a = anonymous.request(r["method"], path, headers=headers, data=data, token=token, cookies=False)
-                if r["access"] == "signed-in" or r["access"] in role_permissions[role]:
+                if r["access"] in ("signed-in", "page") or r["access"] in role_permissions[role]:
                     self.assertNotIn(a.status, (401, 403), f"{role} refused on {r}: {a}")
                 else:
                     self.assert_problem(a, 403)
