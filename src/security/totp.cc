@@ -20,8 +20,8 @@ int Base32Value(char c) {
 }
 
 bool IsUnreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-         c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 std::string PercentEncode(std::string_view s) {
@@ -99,8 +99,8 @@ std::string Hotp(std::span<const std::uint8_t> key, std::uint64_t counter, int d
   }
   std::array<std::uint8_t, EVP_MAX_MD_SIZE> mac{};
   unsigned int mac_size = 0;
-  if (::HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()), message.data(), message.size(), mac.data(),
-             &mac_size) == nullptr ||
+  if (::HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()), message.data(), message.size(),
+             mac.data(), &mac_size) == nullptr ||
       mac_size != 20)
     return std::string();  // never matches a code (ConstantTimeEquals on lengths)
   // RFC 4226 5.3: dynamic truncation.
@@ -128,11 +128,13 @@ std::string GenerateTotpSecret() {
   return secret;
 }
 
-std::string TotpUri(std::string_view issuer, std::string_view account, std::string_view base32_secret) {
+std::string TotpUri(std::string_view issuer, std::string_view account,
+                    std::string_view base32_secret) {
   std::string secret(base32_secret);
   while (!secret.empty() && secret.back() == '=') secret.pop_back();  // apps expect it unpadded
-  return "otpauth://totp/" + PercentEncode(issuer) + ":" + PercentEncode(account) + "?secret=" + secret +
-         "&issuer=" + PercentEncode(issuer) + "&algorithm=SHA1&digits=" + std::to_string(kTotpDigits) +
+  return "otpauth://totp/" + PercentEncode(issuer) + ":" + PercentEncode(account) +
+         "?secret=" + secret + "&issuer=" + PercentEncode(issuer) +
+         "&algorithm=SHA1&digits=" + std::to_string(kTotpDigits) +
          "&period=" + std::to_string(kTotpPeriod.count());
 }
 
@@ -158,9 +160,9 @@ TotpCheck CheckTotp(std::span<const std::uint8_t> key, std::string_view code,
     if (match && !fresh) replayed = true;
   }
   if (!well_formed) return TotpCheck{};
-  if (accepted) result.outcome = TotpOutcome::kAccepted;
-  else if (replayed) result.outcome = TotpOutcome::kReplayed;
-  else result.outcome = TotpOutcome::kWrong;
+  result.outcome = accepted   ? TotpOutcome::kAccepted
+                   : replayed ? TotpOutcome::kReplayed
+                              : TotpOutcome::kWrong;
   return result;
 }
 

@@ -40,7 +40,8 @@ inline constexpr std::size_t kTotpSecretBytes = 20;
 
 // RFC 4226: HMAC-SHA1 of the big-endian counter, dynamically truncated to
 // `digits` (6-8) decimal digits with leading zeros.
-std::string Hotp(std::span<const std::uint8_t> key, std::uint64_t counter, int digits = kTotpDigits);
+std::string Hotp(std::span<const std::uint8_t> key, std::uint64_t counter,
+                 int digits = kTotpDigits);
 
 // RFC 6238 time step: whole periods since the Unix epoch (T0 = 0). Times
 // before the epoch are step 0.
@@ -52,7 +53,8 @@ std::string GenerateTotpSecret();
 // The otpauth:// URI authenticator apps import (as text or a QR code):
 // otpauth://totp/ISSUER:ACCOUNT?secret=...&issuer=ISSUER&algorithm=SHA1&digits=6&period=30
 // Issuer and account are percent-encoded.
-std::string TotpUri(std::string_view issuer, std::string_view account, std::string_view base32_secret);
+std::string TotpUri(std::string_view issuer, std::string_view account,
+                    std::string_view base32_secret);
 
 enum class TotpOutcome {
   kAccepted,
@@ -61,7 +63,8 @@ enum class TotpOutcome {
 };
 struct TotpCheck {
   TotpOutcome outcome = TotpOutcome::kWrong;
-  std::int64_t step = 0;  // kAccepted: the step the code belongs to (record it as the last accepted)
+  std::int64_t step =
+      0;  // kAccepted: the step the code belongs to (record it as the last accepted)
 };
 
 // Checks `code` against the steps TotpStep(now) - kTotpSkewSteps ..

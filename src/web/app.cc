@@ -321,9 +321,9 @@ Response WebApp::Login(Request& request) {
   const std::string user = body["user"].get<std::string>();
   const std::string password = body["password"].get<std::string>();
   // The one-time code of a user with a second factor; an empty field counts as none sent.
-  std::optional<std::string> code;
+  std::optional<std::string_view> code;
   if (body.contains("code") && !body["code"].get_ref<const std::string&>().empty())
-    code = body["code"].get<std::string>();
+    code = body["code"].get_ref<const std::string&>();
   std::string lowered = user;
   for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   const std::string account_key = "user:" + lowered;
@@ -342,8 +342,7 @@ Response WebApp::Login(Request& request) {
     }
   }
   security::AuthFailure why = security::AuthFailure::kNone;
-  auto principal = archive_.LoginWithPassword(user, password, code ? std::optional<std::string_view>(*code) : std::nullopt,
-                                              request.peer_address, "https", &why);
+  auto principal = archive_.LoginWithPassword(user, password, code, request.peer_address, "https", &why);
   if (!principal.ok()) {
     if (why == security::AuthFailure::kBusy || why == security::AuthFailure::kStoreFailed)
       return Response::FromStatus(principal.status());

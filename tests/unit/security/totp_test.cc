@@ -10,7 +10,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::vector<std::uint8_t> Bytes(std::string_view s) { return std::vector<std::uint8_t>(s.begin(), s.end()); }
+std::vector<std::uint8_t> Bytes(std::string_view s) {
+  return std::vector<std::uint8_t>(s.begin(), s.end());
+}
 
 std::chrono::system_clock::time_point At(std::int64_t unix_seconds) {
   return std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds));
@@ -46,17 +48,17 @@ TEST(Base32Test, DecodeAcceptsLowerCaseAndNoPadding) {
 }
 
 TEST(Base32Test, DecodeRefusesWhatNoEncoderWrites) {
-  for (const std::string& bad : std::vector<std::string>{
-           "M",             // 5 bits: not a byte
-           "MZX",           // 15 bits: a length no encoder produces
-           "MZXW6Y",        // 30 bits: likewise
-           "MZ======",      // non-zero left-over bits ("MY" is "f")
-           "MY=====",       // padding that does not reach a multiple of 8
-           "========",      // padding alone
-           "MY==MY==",      // padding in the middle
-           "MZXW1YQ=",      // '1' is not in the alphabet
-           "MZXW 6YQ",      // nor is a space
-           "MZXW6YQ=\n"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"M",         // 5 bits: not a byte
+                                "MZX",       // 15 bits: a length no encoder produces
+                                "MZXW6Y",    // 30 bits: likewise
+                                "MZ======",  // non-zero left-over bits ("MY" is "f")
+                                "MY=====",   // padding that does not reach a multiple of 8
+                                "========",  // padding alone
+                                "MY==MY==",  // padding in the middle
+                                "MZXW1YQ=",  // '1' is not in the alphabet
+                                "MZXW 6YQ",  // nor is a space
+                                "MZXW6YQ=\n"}) {
     EXPECT_FALSE(Base32Decode(bad).has_value()) << bad;
   }
 }
@@ -78,7 +80,8 @@ TEST(Base32Test, RoundTripsEveryLength) {
 TEST(HotpTest, Rfc4226AppendixD) {
   const char* kCodes[] = {"755224", "287082", "359152", "969429", "338314",
                           "254676", "287922", "162583", "399871", "520489"};
-  for (std::uint64_t counter = 0; counter < 10; ++counter) EXPECT_EQ(Hotp(kRfcKey, counter), kCodes[counter]);
+  for (std::uint64_t counter = 0; counter < 10; ++counter)
+    EXPECT_EQ(Hotp(kRfcKey, counter), kCodes[counter]);
 }
 
 TEST(TotpTest, Rfc6238AppendixBSha1) {
@@ -89,7 +92,8 @@ TEST(TotpTest, Rfc6238AppendixBSha1) {
   };
   for (const auto& [time, code] : kVectors) {
     std::int64_t step = time / 30;
-    // The year 2603 is past what system_clock (nanoseconds in 64 bits) holds: the step alone for that one.
+    // The year 2603 is past what system_clock (nanoseconds in 64 bits) holds: the step alone for
+    // that one.
     if (time < 10000000000) {
       EXPECT_EQ(TotpStep(At(time)), step) << time;
     }
@@ -142,14 +146,15 @@ TEST(TotpTest, ACodeWorksOnceAndOlderCodesNeverAfterIt) {
 TEST(TotpTest, MalformedCodesAreWrong) {
   const std::int64_t now = 1234567890;
   std::string good = Hotp(kRfcKey, static_cast<std::uint64_t>(now / 30));
-  for (const std::string& bad :
-       std::vector<std::string>{"", "12345", "1234567", "12345a", " " + good, good + " ", "-12345", "１２３４５６",
-                                Hotp(kRfcKey, static_cast<std::uint64_t>(now / 30), 8)}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "", "12345", "1234567", "12345a", " " + good, good + " ", "-12345", "１２３４５６",
+           Hotp(kRfcKey, static_cast<std::uint64_t>(now / 30), 8)}) {
     EXPECT_EQ(CheckTotp(kRfcKey, bad, At(now), 0).outcome, TotpOutcome::kWrong) << bad;
   }
   EXPECT_EQ(CheckTotp(kRfcKey, good, At(now), 0).outcome, TotpOutcome::kAccepted);
   // Another key's code is wrong.
-  EXPECT_EQ(CheckTotp(Bytes("another key, 20 byte"), good, At(now), 0).outcome, TotpOutcome::kWrong);
+  EXPECT_EQ(CheckTotp(Bytes("another key, 20 byte"), good, At(now), 0).outcome,
+            TotpOutcome::kWrong);
 }
 
 TEST(TotpTest, GeneratedSecretsAre160RandomBits) {
@@ -162,11 +167,15 @@ TEST(TotpTest, GeneratedSecretsAre160RandomBits) {
 }
 
 TEST(TotpTest, UriForAuthenticatorApps) {
-  EXPECT_EQ(TotpUri("Bastion", "alice", "JBSWY3DPEHPK3PXP"),
-            "otpauth://totp/Bastion:alice?secret=JBSWY3DPEHPK3PXP&issuer=Bastion&algorithm=SHA1&digits=6&period=30");
+  EXPECT_EQ(
+      TotpUri("Bastion", "alice", "JBSWY3DPEHPK3PXP"),
+      "otpauth://totp/"
+      "Bastion:alice?secret=JBSWY3DPEHPK3PXP&issuer=Bastion&algorithm=SHA1&digits=6&period=30");
   // A name with '@' is percent-encoded; padding is dropped.
-  EXPECT_EQ(TotpUri("Bastion", "dr.who@example.org", "MZXW6==="),
-            "otpauth://totp/Bastion:dr.who%40example.org?secret=MZXW6&issuer=Bastion&algorithm=SHA1&digits=6&period=30");
+  EXPECT_EQ(
+      TotpUri("Bastion", "dr.who@example.org", "MZXW6==="),
+      "otpauth://totp/"
+      "Bastion:dr.who%40example.org?secret=MZXW6&issuer=Bastion&algorithm=SHA1&digits=6&period=30");
 }
 
 }  // namespace
