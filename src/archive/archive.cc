@@ -77,8 +77,15 @@ void Archive::ApplyUserIdentity(const security::AssociationRequest& req, const s
       return refuse("user identity type " + std::to_string(id.type) +
                     " is not supported; send a user name and passcode (over TLS) or an API token as a JWT");
   }
-  if (!person.ok())
+  if (!person.ok()) {
+    // A person with a second factor has no one-time code field in DICOM, and
+    // a passcode could be replayed for as long as a code lasts: such accounts
+    // use an API token on DIMSE (docs/security.md).
+    if (why == security::AuthFailure::kTotpMissing)
+      return refuse("user identity rejected (totp_missing): this account has a second factor; "
+                    "on DICOM it signs in with an API token, not its password");
     return refuse("user identity rejected (" + std::string(security::AuthFailureName(why)) + ")");
+  }
   // The person, through this node: the node's services limited by the role.
   security::PermissionSet allowed;
   for (auto p : {security::Permission::kStore, security::Permission::kFind, security::Permission::kMove,

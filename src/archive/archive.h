@@ -165,10 +165,12 @@ class Archive {
   // A password login: verified through the UserStore; success and failure are
   // audited ("login"), with the reason in the record only. Every failure is
   // kUnauthenticated with the same message (kUnavailable when too many checks
-  // run at once); `why` receives the reason for the caller's throttle.
+  // run at once, or a used code could not be recorded); `why` receives the
+  // reason for the caller's throttle. `code` is the one-time code of a user
+  // with a second factor (kTotpMissing without one); it is never recorded.
   Result<security::Principal> LoginWithPassword(std::string_view user, std::string_view password,
-                                                const std::string& address, std::string_view channel,
-                                                security::AuthFailure* why = nullptr);
+                                                std::optional<std::string_view> code, const std::string& address,
+                                                std::string_view channel, security::AuthFailure* why = nullptr);
   // An API token (HTTP "Authorization: Bearer"). Failures are audited;
   // successes are not (what the token is used for is).
   Result<security::Principal> AuthenticateToken(std::string_view token, const std::string& address,

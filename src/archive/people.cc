@@ -10,11 +10,11 @@ using security::AuthFailure;
 using security::Principal;
 
 Result<Principal> Archive::LoginWithPassword(std::string_view user, std::string_view password,
-                                             const std::string& address, std::string_view channel,
-                                             AuthFailure* why) {
+                                             std::optional<std::string_view> code, const std::string& address,
+                                             std::string_view channel, AuthFailure* why) {
   AuthFailure reason = AuthFailure::kNone;
   if (deps_.users == nullptr) return Status(Code::kUnauthenticated, "user name or password not accepted");
-  auto principal = deps_.users->Verify(user, password, &reason);
+  auto principal = deps_.users->VerifyWithCode(user, password, code, &reason);
   if (why) *why = reason;
   // The name as typed is recorded (an attacker's guesses are evidence), bounded in length.
   std::string name(user.substr(0, 64));
@@ -24,7 +24,11 @@ Result<Principal> Archive::LoginWithPassword(std::string_view user, std::string_
     return principal.status();
   }
   principal->address = address;
-  (void)Audit(audit::AuditEvent{"login", true, ActorOf(*principal), {{"channel", channel}}});
+  nlohmann::json details = {{"channel", channel}};
+  // Which factors were checked (never the code itself).
+  if (auto account = deps_.users->Find(principal->user); account && account->has_totp())
+    details["second_factor"] = "totp";
+  (void)Audit(audit::AuditEvent{"login", true, ActorOf(*principal), std::move(details)});
   return principal;
 }
 

@@ -61,6 +61,9 @@ int UserAdd(const std::filesystem::path& data, const UserAddOptions& options);
 int UserList(const std::filesystem::path& data, bool json);
 int UserSetDisabled(const std::filesystem::path& data, const std::string& name, bool disabled);
 int UserPasswd(const std::filesystem::path& data, const std::string& name, bool password_stdin);
+// Turns on (or re-keys) the user's TOTP second factor and prints the secret and
+// its otpauth:// URI once on stdout; with `disable`, removes it.
+int UserTotp(const std::filesystem::path& data, const std::string& name, bool disable);
 struct TokenCreateOptions {
   std::string user;
   std::string expires;

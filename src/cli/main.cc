@@ -84,6 +84,13 @@ int main(int argc, char** argv) {
   add_data(user_passwd);
   user_passwd->add_option("name", user_name, "user name")->required();
   user_passwd->add_flag("--password-stdin", password_stdin, "read the new password from stdin instead");
+  bool totp_disable = false;
+  auto* user_totp = user_cmd->add_subcommand(
+      "totp", "turn on (or re-key) a one-time-code second factor for web logins; prints the secret and an "
+              "otpauth:// URI once on stdout. Ends the user's sessions");
+  add_data(user_totp);
+  user_totp->add_option("name", user_name, "user name")->required();
+  user_totp->add_flag("--disable", totp_disable, "remove the second factor instead (the password alone works again)");
   auto* token_cmd = app.add_subcommand("token", "API tokens for scripts");
   token_cmd->require_subcommand(1);
   cli::TokenCreateOptions token;
@@ -177,6 +184,7 @@ int main(int argc, char** argv) {
   if (*user_disable) return cli::UserSetDisabled(data, user_name, true);
   if (*user_enable) return cli::UserSetDisabled(data, user_name, false);
   if (*user_passwd) return cli::UserPasswd(data, user_name, password_stdin);
+  if (*user_totp) return cli::UserTotp(data, user_name, totp_disable);
   if (*token_create) return cli::TokenCreate(data, token);
   if (*token_list) return cli::TokenList(data, json);
   if (*token_revoke) return cli::TokenRevoke(data, token_id);

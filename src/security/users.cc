@@ -9,6 +9,7 @@
 #include <set>
 
 #include "security/common_passwords.h"
+#include "security/totp.h"
 #include "util/crypto.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -19,6 +20,8 @@ namespace {
 // Every failure answers the same, whatever the reason (no user enumeration).
 constexpr const char* kNotAccepted = "user name or password not accepted";
 constexpr std::size_t kMaxUsersFileBytes = 16 << 20;
+// Version 2 added the per-user "totp" object; version 1 files are read as is.
+constexpr int kUsersFileVersion = 2;
 
 void EnsureSodium() {
   // sodium_init is thread-safe and idempotent; < 0 means no usable randomness.
@@ -131,12 +134,21 @@ bool IsSequence(std::string_view lower) {
 Status Rejected(std::string message) { return Status(Code::kInvalidArgument, std::move(message)); }
 
 nlohmann::json ToJson(const User& u) {
-  return {{"name", u.name},
-          {"role", RoleName(u.role)},
-          {"password_hash", u.password_hash},
-          {"disabled", u.disabled},
-          {"created", FormatUtc(u.created)},
-          {"changed", FormatUtcMillis(u.changed)}};
+  nlohmann::json j = {{"name", u.name},
+                      {"role", RoleName(u.role)},
+                      {"password_hash", u.password_hash},
+                      {"disabled", u.disabled},
+                      {"created", FormatUtc(u.created)},
+                      {"changed", FormatUtcMillis(u.changed)}};
+  if (u.has_totp()) j["totp"] = {{"secret", u.totp_secret}, {"last_step", u.totp_last_step}};
+  return j;
+}
+
+// A secret we would have generated, or at least one an app can use: base32
+// of 16 to 64 bytes.
+bool IsUsableTotpSecret(std::string_view secret) {
+  auto key = Base32Decode(secret);
+  return key && key->size() >= 16 && key->size() <= 64;
 }
 
 }  // namespace
@@ -255,6 +267,10 @@ std::string_view AuthFailureName(AuthFailure failure) {
     case AuthFailure::kExpired: return "expired";
     case AuthFailure::kRevoked: return "revoked";
     case AuthFailure::kBusy: return "busy";
+    case AuthFailure::kTotpMissing: return "totp_missing";
+    case AuthFailure::kTotpWrong: return "totp_wrong";
+    case AuthFailure::kTotpReplayed: return "totp_replayed";
+    case AuthFailure::kStoreFailed: return "store_failed";
   }
   return "unknown";
 }
@@ -275,7 +291,9 @@ Result<std::vector<User>> LoadUsers(const std::filesystem::path& file) {
   std::vector<User> out;
   try {
     auto doc = nlohmann::json::parse(*text);
-    if (!doc.is_object() || doc.value("version", 0) != 1) return corrupt("missing or unknown \"version\"");
+    if (!doc.is_object()) return corrupt("not a JSON object");
+    int version = doc.value("version", 0);
+    if (version != 1 && version != kUsersFileVersion) return corrupt("missing or unknown \"version\"");
     std::set<std::string> seen;
     for (const auto& j : doc.at("users")) {
       User u;
@@ -294,6 +312,13 @@ Result<std::vector<User>> LoadUsers(const std::filesystem::path& file) {
       if (!created || !changed) return corrupt("user " + u.name + " has a malformed time");
       u.created = *created;
       u.changed = *changed;
+      if (version >= 2 && j.contains("totp")) {
+        const auto& totp = j.at("totp");
+        u.totp_secret = totp.at("secret").get<std::string>();
+        u.totp_last_step = totp.at("last_step").get<std::int64_t>();
+        if (!IsUsableTotpSecret(u.totp_secret) || u.totp_last_step < 0)
+          return corrupt("user " + u.name + " has a malformed second factor");
+      }
       out.push_back(std::move(u));
     }
   } catch (const nlohmann::json::parse_error& e) {
@@ -308,7 +333,7 @@ Result<std::vector<User>> LoadUsers(const std::filesystem::path& file) {
 Status SaveUsers(const std::filesystem::path& file, const std::vector<User>& users) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& u : users) list.push_back(ToJson(u));
-  nlohmann::json doc = {{"version", 1}, {"users", list}};
+  nlohmann::json doc = {{"version", kUsersFileVersion}, {"users", list}};
   return WriteFileAtomic(file, doc.dump(2) + "\n", 0600);
 }
 
@@ -399,9 +424,16 @@ Result<std::string> UserStore::BoundedHash(std::string_view password) {
 }
 
 Result<Principal> UserStore::Verify(std::string_view name, std::string_view password, AuthFailure* why) {
+  return VerifyWithCode(name, password, std::nullopt, why);
+}
+
+Result<Principal> UserStore::VerifyWithCode(std::string_view name, std::string_view password,
+                                            std::optional<std::string_view> code, AuthFailure* why) {
   auto fail = [&](AuthFailure reason) -> Result<Principal> {
     if (why) *why = reason;
     if (reason == AuthFailure::kBusy) return Status(Code::kUnavailable, "too many logins at once; try again");
+    if (reason == AuthFailure::kStoreFailed)
+      return Status(Code::kUnavailable, "the login could not be recorded; try again");
     return Status(Code::kUnauthenticated, kNotAccepted);
   };
   if (why) *why = AuthFailure::kNone;
@@ -420,6 +452,10 @@ Result<Principal> UserStore::Verify(std::string_view name, std::string_view pass
   if (!user) return fail(AuthFailure::kUnknownUser);
   if (!*match) return fail(AuthFailure::kWrongPassword);
   if (user->disabled) return fail(AuthFailure::kDisabled);
+  if (user->has_totp()) {
+    AuthFailure second = CheckSecondFactor(*user, code);
+    if (second != AuthFailure::kNone) return fail(second);
+  }
 
   Principal p;
   p.kind = PrincipalKind::kUser;
@@ -427,6 +463,39 @@ Result<Principal> UserStore::Verify(std::string_view name, std::string_view pass
   p.user = user->name;
   p.permissions = PermissionsFor(user->role);
   return p;
+}
+
+AuthFailure UserStore::CheckSecondFactor(const User& user, std::optional<std::string_view> code) {
+  if (!code) return AuthFailure::kTotpMissing;
+  auto key = Base32Decode(user.totp_secret);
+  if (!key) return AuthFailure::kTotpWrong;  // LoadUsers refuses such a file; never reached
+  // A step recorded by another process since the last reload is caught below, under the lock.
+  TotpCheck check = CheckTotp(*key, *code, options_.clock(), user.totp_last_step);
+  ::sodium_memzero(key->data(), key->size());
+  if (check.outcome == TotpOutcome::kWrong) return AuthFailure::kTotpWrong;
+  if (check.outcome == TotpOutcome::kReplayed) return AuthFailure::kTotpReplayed;
+  // Record the step before saying yes: two logins racing with one code (in
+  // this process or another) are decided by the file, and only one wins.
+  bool replayed = false;
+  Status recorded = Change([&](std::vector<User>& users) {
+    for (auto& u : users) {
+      if (u.name != user.name) continue;
+      // Re-keyed or removed since we read it: the code was for the old secret.
+      if (u.totp_secret != user.totp_secret) break;
+      if (u.totp_last_step >= check.step) {
+        replayed = true;
+        return Status(Code::kUnauthenticated, "code already used");
+      }
+      u.totp_last_step = check.step;
+      return Status::Ok();
+    }
+    replayed = true;  // treated as a used code: the code no longer belongs to this account
+    return Status(Code::kUnauthenticated, "second factor changed");
+  });
+  if (recorded.ok()) return AuthFailure::kNone;
+  if (replayed) return AuthFailure::kTotpReplayed;
+  spdlog::error("a second-factor login for {} could not be recorded: {}", user.name, recorded.ToString());
+  return AuthFailure::kStoreFailed;
 }
 
 Status UserStore::Change(const std::function<Status(std::vector<User>&)>& change) {
@@ -446,7 +515,13 @@ Status UserStore::Add(std::string_view name, Role role, std::string_view passwor
     for (const auto& u : users)
       if (u.name == name)
         return Status(Code::kAlreadyExists, "a user named " + std::string(name) + " already exists");
-    users.push_back(User{std::string(name), role, hash, false, now, now});
+    User user;
+    user.name = std::string(name);
+    user.role = role;
+    user.password_hash = hash;
+    user.created = now;
+    user.changed = now;
+    users.push_back(std::move(user));
     return Status::Ok();
   });
 }
@@ -499,6 +574,41 @@ Status UserStore::SetRole(std::string_view name, Role role) {
     }
     return NoSuchUser(name);
   });
+}
+
+Result<std::string> UserStore::EnableTotp(std::string_view name) {
+  BASTION_RETURN_IF_ERROR(ValidateUserName(name));
+  std::string secret = GenerateTotpSecret();
+  auto now = options_.clock();
+  BASTION_RETURN_IF_ERROR(Change([&](std::vector<User>& users) {
+    for (auto& u : users) {
+      if (u.name != name) continue;
+      u.totp_secret = secret;
+      u.totp_last_step = 0;  // a new secret's codes were never used
+      u.changed = now;
+      return Status::Ok();
+    }
+    return NoSuchUser(name);
+  }));
+  return secret;
+}
+
+Result<bool> UserStore::DisableTotp(std::string_view name) {
+  BASTION_RETURN_IF_ERROR(ValidateUserName(name));
+  auto now = options_.clock();
+  bool had = false;
+  BASTION_RETURN_IF_ERROR(Change([&](std::vector<User>& users) {
+    for (auto& u : users) {
+      if (u.name != name) continue;
+      had = u.has_totp();
+      if (had) u.changed = now;
+      u.totp_secret.clear();
+      u.totp_last_step = 0;
+      return Status::Ok();
+    }
+    return NoSuchUser(name);
+  }));
+  return had;
 }
 
 }  // namespace bastion::security

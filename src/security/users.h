@@ -82,13 +82,21 @@ struct User {
   std::string password_hash;  // Argon2id PHC string; never the password
   bool disabled = false;
   std::chrono::system_clock::time_point created{};
-  std::chrono::system_clock::time_point changed{};  // last change of role, password or disabled flag
+  std::chrono::system_clock::time_point changed{};  // last change of role, password, disabled flag or second factor
+  // The optional second factor (security/totp.h): the RFC 4648 base32 TOTP
+  // secret, empty when the user has none; and the last time step a code was
+  // accepted for, so a code works once (kept across restarts).
+  std::string totp_secret;
+  std::int64_t totp_last_step = 0;
+  bool has_totp() const { return !totp_secret.empty(); }
 };
 
 std::filesystem::path UsersPath(const std::filesystem::path& data_dir);      // DIR/users.json
 std::filesystem::path UsersLockPath(const std::filesystem::path& data_dir);  // DIR/.users.lock
 
-// The file as a whole. A missing file is an empty list. A file readable or
+// The file as a whole (docs/security.md: version 2; version 1, without the
+// second factor, is read as is and written as version 2 on the next change).
+// A missing file is an empty list. A file readable or
 // writable by group/others, or one that does not parse, is an error that
 // names the file and says how to fix it (kCorrupt for content, kInsecureConfig for mode).
 Result<std::vector<User>> LoadUsers(const std::filesystem::path& file);
@@ -109,6 +117,10 @@ enum class AuthFailure {
   kExpired,
   kRevoked,
   kBusy,           // too many password checks at once; try later (kUnavailable)
+  kTotpMissing,    // the password was right; the user has a second factor and no code was sent
+  kTotpWrong,      // the password was right; the code is not the current one
+  kTotpReplayed,   // the password was right; the code was already used (or is older than one that was)
+  kStoreFailed,    // the code was right but could not be recorded as used; refused (kUnavailable)
 };
 std::string_view AuthFailureName(AuthFailure failure);  // "unknown_user", ...
 
@@ -124,7 +136,8 @@ using WallClock = std::function<std::chrono::system_clock::time_point()>;
 // the changed file no longer loads, the last good version stays in force and
 // the error is logged once.
 //
-// Writers (Add, SetPassword, SetDisabled, SetRole) take DIR/.users.lock
+// Writers (Add, SetPassword, SetDisabled, SetRole, the TOTP calls, and
+// VerifyWithCode when it records a used code) take DIR/.users.lock
 // (flock) across read-modify-write of the file, so several processes (serve,
 // the CLI) and several threads may change accounts at once without losing an
 // update. They hash outside the lock.
@@ -156,7 +169,16 @@ class UserStore {
   // Takes the same time whether or not the user exists: an unknown user is
   // checked against a dummy hash of the same cost. A disabled user is refused
   // even with the right password.
+  //
+  // A user with a second factor also needs `code`, the current TOTP code
+  // (checked only once the password is right): without one, kTotpMissing;
+  // a wrong one, kTotpWrong; one already used, kTotpReplayed. An accepted
+  // code's time step is written to the file under the lock before the
+  // login succeeds, so the same code is refused from then on, also by
+  // another process and after a restart.
   Result<Principal> Verify(std::string_view name, std::string_view password, AuthFailure* why = nullptr);
+  Result<Principal> VerifyWithCode(std::string_view name, std::string_view password,
+                                   std::optional<std::string_view> code, AuthFailure* why = nullptr);
 
   std::optional<User> Find(std::string_view name);
   std::vector<User> Snapshot();
@@ -168,6 +190,12 @@ class UserStore {
   Status SetPassword(std::string_view name, std::string_view password);
   Status SetDisabled(std::string_view name, bool disabled);
   Status SetRole(std::string_view name, Role role);
+  // Gives the user a new random TOTP secret (replacing any earlier one) and
+  // returns it, base32: show it once, never store it elsewhere.
+  Result<std::string> EnableTotp(std::string_view name);
+  // Removes the second factor; false if the user had none (nothing changes).
+  Result<bool> DisableTotp(std::string_view name);
+  // Both change the user's `changed` time, which ends their sessions.
 
   // How many Argon2id verifications this store has run (tests check that an
   // unknown user costs one, like a known one, without measuring time).
@@ -178,6 +206,8 @@ class UserStore {
   // Runs one Argon2id verification under the concurrency bound; nullopt when busy.
   std::optional<bool> BoundedVerify(std::string_view hash, std::string_view password);
   Result<std::string> BoundedHash(std::string_view password);
+  // Checks a code for `user` (whose password was right) and records its step.
+  AuthFailure CheckSecondFactor(const User& user, std::optional<std::string_view> code);
   // Read-modify-write under the lock file; `change` edits the list.
   Status Change(const std::function<Status(std::vector<User>&)>& change);
 

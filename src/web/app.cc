@@ -21,7 +21,7 @@ const std::vector<Route>& Routes() {
       {"GET", "/static/{file}", Access::kPublic, {}, BodyMode::kNone, "the login page's script and style sheet",
        &WebApp::StaticAsset},
       {"POST", "/api/login", Access::kPublic, {}, BodyMode::kBuffered,
-       "password login: {user, password} -> session cookie", &WebApp::Login},
+       "password login: {user, password[, code]} -> session cookie", &WebApp::Login},
       {"POST", "/api/logout", Access::kSignedIn, {}, BodyMode::kBuffered, "ends the session", &WebApp::Logout},
       {"GET", "/api/session", Access::kSignedIn, {}, BodyMode::kNone,
        "who is signed in, their permissions and CSRF token", &WebApp::WhoAmI},
@@ -117,6 +117,7 @@ const std::vector<Route>& Routes() {
 namespace {
 
 constexpr std::string_view kNotAccepted = "user name or password not accepted";
+constexpr std::string_view kCodeNeeded = "enter the one-time code from your authenticator app";
 
 bool IsSafeMethod(std::string_view method) { return method == "GET" || method == "HEAD" || method == "OPTIONS"; }
 
@@ -406,10 +407,14 @@ Response WebApp::Login(Request& request) {
     return Response::Problem(415, "Unsupported Media Type", "send {\"user\": ..., \"password\": ...} as application/json");
   nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
   if (!body.is_object() || !body.contains("user") || !body.contains("password") || !body["user"].is_string() ||
-      !body["password"].is_string())
-    return Response::Problem(400, "Bad Request", "send {\"user\": ..., \"password\": ...}");
+      !body["password"].is_string() || (body.contains("code") && !body["code"].is_string()))
+    return Response::Problem(400, "Bad Request", "send {\"user\": ..., \"password\": ...[, \"code\": \"123456\"]}");
   const std::string user = body["user"].get<std::string>();
   const std::string password = body["password"].get<std::string>();
+  // The one-time code of a user with a second factor; an empty field counts as none sent.
+  std::optional<std::string_view> code;
+  if (body.contains("code") && !body["code"].get_ref<const std::string&>().empty())
+    code = body["code"].get_ref<const std::string&>();
   std::string lowered = user;
   for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   const std::string account_key = "user:" + lowered;
@@ -428,9 +433,12 @@ Response WebApp::Login(Request& request) {
     }
   }
   security::AuthFailure why = security::AuthFailure::kNone;
-  auto principal = archive_.LoginWithPassword(user, password, request.peer_address, "https", &why);
+  auto principal = archive_.LoginWithPassword(user, password, code, request.peer_address, "https", &why);
   if (!principal.ok()) {
-    if (why == security::AuthFailure::kBusy) return Response::FromStatus(principal.status());
+    if (why == security::AuthFailure::kBusy || why == security::AuthFailure::kStoreFailed)
+      return Response::FromStatus(principal.status());
+    // Every answer that is not a session costs a failure, including "right
+    // password, code needed": the password is not checked for free.
     std::chrono::milliseconds delay{0};
     for (const auto& key : {account_key, address_key}) {
       auto result = throttle_.RecordFailure(key);
@@ -442,6 +450,12 @@ Response WebApp::Login(Request& request) {
     }
     // Slows guessing down; this connection's thread waits, no other.
     if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    if (why == security::AuthFailure::kTotpMissing) {
+      // The page asks for the code and sends the password again with it.
+      nlohmann::json problem = {{"type", "about:blank"},   {"title", "Unauthorized"}, {"status", 401},
+                                {"detail", kCodeNeeded}, {"totp_required", true}};
+      return Response::Json(401, problem, "application/problem+json");
+    }
     return Response::Problem(401, "Unauthorized", kNotAccepted);
   }
   throttle_.RecordSuccess(account_key);

@@ -11,7 +11,9 @@ Only the Python standard library and pydicom are used. Everything talks to
 pipe, a process exit or a condition, always with a bound.
 """
 
+import base64
 import hashlib
+import hmac
 import json
 import os
 import random
@@ -252,6 +254,16 @@ def objects_in_dir(root):
         if inst:
             result[inst] = path
     return result
+
+
+def totp_code(secret_base32, at=None, step_offset=0):
+    """The RFC 6238 code (HMAC-SHA1, 30 s, 6 digits) an authenticator app shows for the secret."""
+    key = base64.b32decode(secret_base32 + "=" * (-len(secret_base32) % 8))
+    step = int((time.time() if at is None else at) // 30) + step_offset
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1000000:06d}"
 
 
 def fmt_status(status):
@@ -869,9 +881,12 @@ class WebClient:
             headers.append(("X-CSRF-Token", self.csrf))
         return self.request("POST", path, headers=headers, data=data, **kw)
 
-    def login(self, user, password, expect=200):
+    def login(self, user, password, expect=200, code=None):
+        body = {"user": user, "password": password}
+        if code is not None:
+            body["code"] = code
         r = self.request("POST", "/api/login", headers=[("Content-Type", "application/json")],
-                         data=json.dumps({"user": user, "password": password}))
+                         data=json.dumps(body))
         if expect is not None and r.status != expect:
             raise AssertionError(f"login as {user}: expected {expect}, got {r}")
         if r.status == 200:

@@ -120,6 +120,31 @@ class UserIdentityTest(h.BastionTestCase):
         plain = self.b.store("WS2", self.files, tls=tls2)
         self.assertEqual(plain.returncode, 0, plain.out)
 
+    def test_second_factor_user_uses_a_token_not_a_passcode(self):
+        # A user with TOTP has no place for a one-time code in DICOM: the
+        # password is refused (audited with the reason); an API token works.
+        p = self.b.cli("user", "totp", "--data", self.b.data, "alice")
+        self.assertEqual(p.returncode, 0, p.out)
+        secret = p.stdout.splitlines()[0]
+        refused = self.store(["-usr", "alice", "-pwd", PASSWORD])
+        self.assertNoAssociation(refused)
+        last = self.association_records()[-1]
+        self.assertEqual(last["details"]["decision"], "rejected")
+        self.assertIn("totp_missing", last["details"]["why"])
+        self.assertIn("API token", last["details"]["why"])
+        # Nor does the password followed by the current code.
+        code_appended = self.store(["-usr", "alice", "-pwd", PASSWORD + h.totp_code(secret)])
+        self.assertNoAssociation(code_appended)
+        p = self.b.cli("token", "create", "--data", self.b.data, "--user", "alice", "--expires", "1d")
+        self.assertEqual(p.returncode, 0, p.out)
+        jwt = os.path.join(self.tmp, "token.jwt")
+        with open(jwt, "w") as f:
+            f.write(p.stdout.strip())
+        ok = self.store(["--jwt", jwt])
+        self.assertEqual(ok.returncode, 0, ok.out)
+        with open(self.b.audit_path) as f:
+            self.assertNotIn(secret, f.read())
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -189,6 +189,98 @@ class UsersTest(h.BastionTestCase):
         self.assertIn("not a valid user file", p.stderr)
         self.assertEqual(p.stdout, "")
 
+    # --- second factor
+
+    def test_totp_enable_rekey_list_disable(self):
+        b = self.new_bastion()
+        p = b.cli("user", "add", "--data", b.data, "alice", "--role", "reader", "--password-stdin",
+                  input=(STRONG + "\n").encode())
+        self.assertEqual(p.returncode, 0, p.out)
+        self.assertFalse(self.users(b)["alice"]["totp"])
+
+        p = b.cli("user", "totp", "--data", b.data, "alice")
+        self.assertEqual(p.returncode, 0, p.out)
+        lines = p.stdout.splitlines()
+        self.assertEqual(len(lines), 2, "totp prints the secret and the URI, each alone on a line")
+        secret, uri = lines
+        self.assertRegex(secret, r"^[A-Z2-7]{32}$", "a 160-bit secret in base32")
+        self.assertEqual(uri, f"otpauth://totp/Bastion:alice?secret={secret}&issuer=Bastion"
+                              "&algorithm=SHA1&digits=6&period=30")
+        self.assertNotIn(secret, p.stderr)
+        self.assertIn("shown only this once", p.stderr)
+
+        users = self.users(b)
+        self.assertTrue(users["alice"]["totp"])
+        self.assertFalse(users["admin"]["totp"])
+        self.assertNotIn("totp_secret", users["alice"])
+        self.assertNotIn(secret, b.cli("user", "list", "--data", b.data, "--json").stdout)
+        self.assertRegex(b.cli("user", "list", "--data", b.data).stdout, r"alice\s+reader\s+enabled\s+on")
+        self.assertRegex(b.cli("user", "list", "--data", b.data).stdout, r"admin\s+admin\s+enabled\s+off")
+        path = os.path.join(b.data, "users.json")
+        self.assert_private(path)
+        doc = json.loads(self.file_text(b, "users.json"))
+        self.assertEqual(doc["version"], 2)
+
+        # Again: a new secret replaces the old one.
+        p = b.cli("user", "totp", "--data", b.data, "alice")
+        self.assertEqual(p.returncode, 0, p.out)
+        second = p.stdout.splitlines()[0]
+        self.assertNotEqual(second, secret)
+        self.assertIn("replaced", p.stderr)
+
+        p = b.cli("user", "totp", "--data", b.data, "alice", "--disable")
+        self.assertEqual(p.returncode, 0, p.out)
+        self.assertFalse(self.users(b)["alice"]["totp"])
+        self.assertNotIn(second, self.file_text(b, "users.json"))
+        p = b.cli("user", "totp", "--data", b.data, "alice", "--disable")
+        self.assertEqual(p.returncode, 0, p.out)
+        self.assertIn("nothing changed", p.stdout)
+
+        records = b.audit_records()
+        enables = [r for r in records if r.get("type") == "user.totp.enable"]
+        self.assertEqual([r["details"].get("rekey") for r in enables], [False, True])
+        self.assertEqual([r["details"].get("user") for r in enables], ["alice", "alice"])
+        self.assertEqual([r.get("type") for r in records].count("user.totp.disable"), 1)
+        audit = b.audit_text()
+        for s in (secret, second):
+            self.assertNotIn(s, audit, "a TOTP secret reached the audit log")
+        self.assertEqual(b.audit_verify().returncode, 0)
+
+    def test_totp_usage_errors(self):
+        b = self.new_bastion()
+        p = b.cli("user", "totp", "--data", b.data, "nobody")
+        self.assertEqual(p.returncode, 1, p.out)
+        self.assertIn("no user named nobody", p.stderr)
+        self.assertEqual(p.stdout, "", "no secret printed for a user that does not exist")
+        p = b.cli("user", "totp", "--data", b.data, "nobody", "--disable")
+        self.assertEqual(p.returncode, 1, p.out)
+        p = b.cli("user", "totp", "--data", b.data, "bad name")
+        self.assertEqual(p.returncode, 2, p.out)
+        p = b.cli("user", "totp", "--data", b.data)
+        self.assertEqual(p.returncode, 2, p.out)
+        p = b.cli("user", "totp", "--help")
+        self.assertEqual(p.returncode, 0, p.out)
+        self.assertIn("--disable", p.stdout)
+        self.assertFalse([r for r in b.audit_records() if r.get("type", "").startswith("user.totp")])
+
+    def test_version_1_users_file_still_works(self):
+        # A file written before the second factor existed: read as is, version 2 after the next change.
+        b = self.new_bastion()
+        path = os.path.join(b.data, "users.json")
+        doc = json.loads(self.file_text(b, "users.json"))
+        doc["version"] = 1
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        os.chmod(path, 0o600)
+        self.assertIn("admin", self.users(b))
+        self.assertEqual(json.loads(self.file_text(b, "users.json"))["version"], 1)
+        p = b.cli("user", "add", "--data", b.data, "alice", "--role", "reader")
+        self.assertEqual(p.returncode, 0, p.out)
+        doc = json.loads(self.file_text(b, "users.json"))
+        self.assertEqual(doc["version"], 2)
+        self.assertEqual(sorted(u["name"] for u in doc["users"]), ["admin", "alice"])
+        self.assert_private(path)
+
     # --- tokens
 
     def test_token_create_list_revoke(self):

@@ -241,6 +241,103 @@ class WebAuthTest(h.BastionTestCase):
         self.assert_problem(c2.get("/api/session"), 401)
         c2.login("reader", "fresh-olive-canyon-93", expect=401)
 
+    # --- second factor -----------------------------------------------------
+
+    def enable_totp(self, b, user):
+        p = b.cli("user", "totp", "--data", b.data, user)
+        self.assertEqual(p.returncode, 0, p.out)
+        return p.stdout.splitlines()[0]
+
+    def test_totp_second_factor(self):
+        # Small delays: this test makes a few failures on purpose.
+        b = self.start(config=[("web.login_throttle", "max_delay_ms", "200")])
+        c = self.client(b)
+        c.login("reader", STRONG["reader"])
+        self.assertEqual(c.get("/api/session").status, 200)
+        secret = self.enable_totp(b, "reader")
+        # Turning the second factor on ends the sessions the password alone opened.
+        self.assert_problem(c.get("/api/session"), 401)
+
+        # The right password alone: the page is told to ask for a code; no session.
+        c = self.client(b, "totp")
+        r = c.login("reader", STRONG["reader"], expect=401)
+        self.assert_problem(r, 401)
+        self.assertIs(r.json().get("totp_required"), True)
+        self.assertIsNone(r.header("set-cookie"))
+        self.assert_problem(c.get("/api/session"), 401)
+        # A wrong password never says a code is needed, with or without a code.
+        wrong_password = c.login("reader", "definitely-not-it-0", expect=401)
+        self.assertNotIn("totp_required", wrong_password.json())
+        self.assertNotIn("totp_required", c.login("reader", "definitely-not-it-0", code="123456", expect=401).json())
+
+        # Password and the current code: a session, as without a second factor.
+        code = h.totp_code(secret)
+        r = c.login("reader", STRONG["reader"], code=code)
+        self.assertEqual(r.json()["user"], "reader")
+        self.assertEqual(c.get("/api/session").status, 200)
+
+        # The same code again (from another client): refused, like a wrong password.
+        other = self.client(b, "replay")
+        replayed = other.login("reader", STRONG["reader"], code=code, expect=401)
+        self.assertEqual(replayed.body, wrong_password.body)
+        # A code that is not in the window: refused the same way.
+        window = {h.totp_code(secret, step_offset=k) for k in (-1, 0, 1)}
+        wrong = next(f"{n:06d}" for n in range(1000000) if f"{n:06d}" not in window)
+        self.assertEqual(other.login("reader", STRONG["reader"], code=wrong, expect=401).body, wrong_password.body)
+        self.assertEqual(other.login("reader", STRONG["reader"], code="12ab56", expect=401).body,
+                         wrong_password.body)
+        r = other.request("POST", "/api/login", headers=[("Content-Type", "application/json")],
+                          data=json.dumps({"user": "reader", "password": STRONG["reader"], "code": 123456}))
+        self.assert_problem(r, 400)
+        self.assert_problem(other.get("/api/session"), 401)
+
+        records = b.audit_records()
+        logins = [rec for rec in records if rec.get("type") == "login"]
+        reasons = [rec["details"].get("reason") for rec in logins if rec.get("outcome") == "failure"]
+        for reason in ("totp_missing", "totp_replayed", "totp_wrong"):
+            self.assertIn(reason, reasons)
+        self.assertTrue(any(rec.get("outcome") == "success" and rec["details"].get("second_factor") == "totp"
+                            for rec in logins))
+        for text in (b.audit_text(), b.server.stderr_text()):
+            for secret_text in (code, wrong, secret):
+                self.assertNotIn(f'"{secret_text}"', text, "a code or the secret reached a log")
+            self.assertNotIn(secret, text)
+
+        # The administrator removes the second factor: the password alone works again.
+        p = b.cli("user", "totp", "--data", b.data, "reader", "--disable")
+        self.assertEqual(p.returncode, 0, p.out)
+        self.assert_problem(c.get("/api/session"), 401)
+        c.login("reader", STRONG["reader"])
+        self.assertEqual(c.get("/api/session").status, 200)
+        self.assertEqual(b.audit_verify().returncode, 0)
+
+    def test_totp_failures_count_toward_lockout(self):
+        b = self.start(config=[("web.login_throttle", "failures_before_slowdown", "2"),
+                               ("web.login_throttle", "failures_before_lockout", "3"),
+                               ("web.login_throttle", "max_delay_ms", "200"),
+                               ("web.login_throttle", "lockout_seconds", "120")])
+        secret = self.enable_totp(b, "reader")
+        c = self.client(b)
+        # The password alone and wrong codes are failures like wrong passwords...
+        c.login("reader", STRONG["reader"], expect=401)
+        window = {h.totp_code(secret, step_offset=k) for k in (-1, 0, 1)}
+        wrong = next(f"{n:06d}" for n in range(1000000) if f"{n:06d}" not in window)
+        c.login("reader", STRONG["reader"], code=wrong, expect=401)
+        c.login("reader", STRONG["reader"], code=wrong, expect=401)
+        # ...so the account is now locked, even for the right password and code.
+        r = c.login("reader", STRONG["reader"], code=h.totp_code(secret), expect=429)
+        self.assertIsNotNone(r.header("retry-after"))
+        self.assertTrue(any(rec["type"] == "lockout" for rec in b.audit_records()))
+
+    def test_login_page_has_a_hidden_code_field(self):
+        b = self.start(users=False)
+        c = self.client(b)
+        page = c.get("/login").body.decode()
+        self.assertIn('id="code-field" hidden', page)
+        self.assertIn('autocomplete="one-time-code"', page)
+        script = c.get("/static/login.js").body.decode()
+        self.assertIn("totp_required", script)
+
     # --- tokens ------------------------------------------------------------
 
     def test_api_token_and_revocation(self):

@@ -1,10 +1,14 @@
 // The login form: posts JSON to /api/login (a cross-site form cannot send
 // JSON without a CORS preflight, which Bastion does not grant), then goes to
-// the page the user came for, if it is one of ours.
+// the page the user came for, if it is one of ours. For an account with a
+// second factor the server answers the password with "totp_required"; the
+// one-time code field then appears and the next submit sends both.
 "use strict";
 (function () {
   const form = document.getElementById("login");
   const message = document.getElementById("message");
+  const codeField = document.getElementById("code-field");
+  const code = document.getElementById("code");
   const params = new URLSearchParams(window.location.search);
   if (params.get("expired")) show("Your session ended. Please sign in again.");
   function show(text) {
@@ -14,10 +18,12 @@
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     message.hidden = true;
-    const body = JSON.stringify({
+    const fields = {
       user: document.getElementById("user").value,
       password: document.getElementById("password").value,
-    });
+    };
+    if (!codeField.hidden) fields.code = code.value.trim();
+    const body = JSON.stringify(fields);
     let response;
     try {
       response = await fetch("/api/login", {
@@ -40,7 +46,13 @@
     try {
       const problem = await response.json();
       if (problem.detail) detail = problem.detail;
+      if (problem.totp_required === true) {
+        codeField.hidden = false;
+        code.required = true;
+        code.focus();
+      }
     } catch (e) { /* not JSON */ }
+    code.value = "";  // a code works once: never resend it
     show(detail);
   });
 })();

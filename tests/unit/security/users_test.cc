@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../temp_dir.h"
 #include "security/common_passwords.h"
+#include "security/totp.h"
 
 namespace bastion::security {
 namespace {
@@ -308,7 +312,7 @@ TEST(UsersFileTest, GroupOrWorldReadableFileRefused) {
 TEST(UsersFileTest, CorruptFileGivesAClearError) {
   TempDir dir;
   auto file = UsersPath(dir.path());
-  for (const std::string& bad : std::vector<std::string>{"{not json", "{\"version\": 2, \"users\": []}", "[]",
+  for (const std::string& bad : std::vector<std::string>{"{not json", "{\"version\": 3, \"users\": []}", "[]",
                           R"({"version":1,"users":[{"name":"a b","role":"reader","password_hash":"$argon2id$x",)"
                           R"("disabled":false,"created":"2026-01-01T00:00:00Z","changed":"2026-01-01T00:00:00Z"}]})",
                           R"({"version":1,"users":[{"name":"ab","role":"root","password_hash":"$argon2id$x",)"
@@ -393,6 +397,262 @@ TEST(UserStoreTest, ConcurrentVerifiesAreSafe) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 30);
   EXPECT_EQ(refused.load(), 30);
+}
+
+// --- second factor (TOTP)
+
+// The code an authenticator app shows for `secret` at `t`.
+std::string CodeAt(const std::string& secret, std::chrono::system_clock::time_point t) {
+  auto key = Base32Decode(secret);
+  EXPECT_TRUE(key);
+  return Hotp(*key, static_cast<std::uint64_t>(TotpStep(t)));
+}
+
+struct TotpFixture {
+  TempDir dir;
+  std::chrono::system_clock::time_point now = std::chrono::system_clock::from_time_t(1790000000);
+  UserStore::Options Options() {
+    UserStore::Options o = Cheap();
+    o.clock = [this] { return now; };
+    return o;
+  }
+};
+
+TEST(UserTotpTest, PasswordAloneNoLongerEnoughThenCodeWorksOnce) {
+  TotpFixture f;
+  Store s(f.dir, f.Options());
+  ASSERT_TRUE(s.store.Add("alice", Role::kReader, kGood).ok());
+  auto secret = s.store.EnableTotp("alice");
+  ASSERT_TRUE(secret.ok()) << secret.status().ToString();
+  EXPECT_EQ(secret->size(), 32u);
+  EXPECT_TRUE(s.store.Find("alice")->has_totp());
+
+  AuthFailure why{};
+  auto alone = s.store.Verify("alice", kGood, &why);
+  EXPECT_EQ(alone.status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(why, AuthFailure::kTotpMissing);
+
+  std::string code = CodeAt(*secret, f.now);
+  auto p = s.store.VerifyWithCode("alice", kGood, code, &why);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(why, AuthFailure::kNone);
+  EXPECT_EQ(p->user, "alice");
+
+  // The same code, 10 s later (still its step): refused as replayed.
+  f.now += 10s;
+  EXPECT_FALSE(s.store.VerifyWithCode("alice", kGood, code, &why).ok());
+  EXPECT_EQ(why, AuthFailure::kTotpReplayed);
+  // The next step's code works.
+  f.now += 30s;
+  EXPECT_TRUE(s.store.VerifyWithCode("alice", kGood, CodeAt(*secret, f.now), &why).ok());
+}
+
+TEST(UserTotpTest, WrongCodeAndWrongPassword) {
+  TotpFixture f;
+  Store s(f.dir, f.Options());
+  ASSERT_TRUE(s.store.Add("alice", Role::kReader, kGood).ok());
+  auto secret = s.store.EnableTotp("alice");
+  ASSERT_TRUE(secret.ok());
+  std::string code = CodeAt(*secret, f.now);
+  std::string wrong = code == "000000" ? "000001" : "000000";
+  AuthFailure why{};
+  auto refused = s.store.VerifyWithCode("alice", kGood, wrong, &why);
+  EXPECT_EQ(why, AuthFailure::kTotpWrong);
+  // The answer is the one every failure gets.
+  EXPECT_EQ(refused.status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(refused.status().message(), s.store.Verify("alice", kGood + "!").status().message());
+  // A right code with a wrong password says nothing about the code, and does not use it up.
+  EXPECT_FALSE(s.store.VerifyWithCode("alice", kGood + "!", code, &why).ok());
+  EXPECT_EQ(why, AuthFailure::kWrongPassword);
+  EXPECT_TRUE(s.store.VerifyWithCode("alice", kGood, code, &why).ok());
+  // Codes two steps away are outside the window.
+  f.now += 90s;
+  EXPECT_FALSE(s.store.VerifyWithCode("alice", kGood, CodeAt(*secret, f.now - 60s), &why).ok());
+  EXPECT_EQ(why, AuthFailure::kTotpWrong);
+  EXPECT_TRUE(s.store.VerifyWithCode("alice", kGood, CodeAt(*secret, f.now - 30s), &why).ok());
+}
+
+TEST(UserTotpTest, ReplayGuardSurvivesARestartAndIsSharedBetweenProcesses) {
+  TotpFixture f;
+  std::string secret, code;
+  {
+    Store server(f.dir, f.Options());
+    ASSERT_TRUE(server.store.Add("alice", Role::kReader, kGood).ok());
+    secret = *server.store.EnableTotp("alice");
+    code = CodeAt(secret, f.now);
+    ASSERT_TRUE(server.store.VerifyWithCode("alice", kGood, code).ok());
+  }
+  // A new store on the same file: a restarted server.
+  Store restarted(f.dir, f.Options());
+  AuthFailure why{};
+  EXPECT_FALSE(restarted.store.VerifyWithCode("alice", kGood, code, &why).ok());
+  EXPECT_EQ(why, AuthFailure::kTotpReplayed);
+  EXPECT_EQ(LoadUsers(UsersPath(f.dir.path()))->at(0).totp_last_step, TotpStep(f.now));
+
+  // Two stores that both loaded the file before either used the next code:
+  // only the first login with it wins.
+  f.now += 30s;
+  Store a(f.dir, f.Options()), b(f.dir, f.Options());
+  ASSERT_TRUE(a.store.Reload().ok());
+  ASSERT_TRUE(b.store.Reload().ok());
+  std::string next = CodeAt(secret, f.now);
+  EXPECT_TRUE(a.store.VerifyWithCode("alice", kGood, next).ok());
+  EXPECT_FALSE(b.store.VerifyWithCode("alice", kGood, next, &why).ok());
+  EXPECT_EQ(why, AuthFailure::kTotpReplayed);
+}
+
+TEST(UserTotpTest, ConcurrentLoginsWithOneCodeOnlyOneWins) {
+  TotpFixture f;
+  Store s(f.dir, f.Options());
+  ASSERT_TRUE(s.store.Add("alice", Role::kReader, kGood).ok());
+  std::string secret = *s.store.EnableTotp("alice");
+  std::string code = CodeAt(secret, f.now);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      if (s.store.VerifyWithCode("alice", kGood, code).ok()) ++ok;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+}
+
+TEST(UserTotpTest, EnableAndDisableChangeTheAccountAndRekeyReplacesTheSecret) {
+  TotpFixture f;
+  Store s(f.dir, f.Options());
+  ASSERT_TRUE(s.store.Add("alice", Role::kReader, kGood).ok());
+  auto created = s.store.Find("alice")->changed;
+  f.now += 1min;
+  std::string first = *s.store.EnableTotp("alice");
+  EXPECT_EQ(s.store.Find("alice")->changed, f.now);  // ends existing sessions
+  EXPECT_GT(s.store.Find("alice")->changed, created);
+  f.now += 1min;
+  std::string second = *s.store.EnableTotp("alice");
+  EXPECT_NE(first, second);
+  AuthFailure why{};
+  EXPECT_FALSE(s.store.VerifyWithCode("alice", kGood, CodeAt(first, f.now), &why).ok());
+  EXPECT_EQ(why, AuthFailure::kTotpWrong);
+  EXPECT_TRUE(s.store.VerifyWithCode("alice", kGood, CodeAt(second, f.now)).ok());
+
+  f.now += 1min;
+  auto had = s.store.DisableTotp("alice");
+  ASSERT_TRUE(had.ok());
+  EXPECT_TRUE(*had);
+  EXPECT_EQ(s.store.Find("alice")->changed, f.now);
+  EXPECT_FALSE(s.store.Find("alice")->has_totp());
+  EXPECT_TRUE(s.store.Verify("alice", kGood).ok());
+  // Again: nothing to remove, nothing changes.
+  auto stamp = s.store.Find("alice")->changed;
+  f.now += 1min;
+  EXPECT_FALSE(*s.store.DisableTotp("alice"));
+  EXPECT_EQ(s.store.Find("alice")->changed, stamp);
+
+  EXPECT_EQ(s.store.EnableTotp("nobody").status().code(), Code::kNotFound);
+  EXPECT_EQ(s.store.DisableTotp("nobody").status().code(), Code::kNotFound);
+  EXPECT_EQ(s.store.EnableTotp("a b").status().code(), Code::kInvalidArgument);
+}
+
+TEST(UserTotpTest, DisabledAccountRefusedBeforeTheCodeIsLookedAt) {
+  TotpFixture f;
+  Store s(f.dir, f.Options());
+  ASSERT_TRUE(s.store.Add("alice", Role::kReader, kGood).ok());
+  std::string secret = *s.store.EnableTotp("alice");
+  ASSERT_TRUE(s.store.SetDisabled("alice", true).ok());
+  AuthFailure why{};
+  EXPECT_FALSE(s.store.VerifyWithCode("alice", kGood, CodeAt(secret, f.now), &why).ok());
+  EXPECT_EQ(why, AuthFailure::kDisabled);
+  EXPECT_EQ(LoadUsers(UsersPath(f.dir.path()))->at(0).totp_last_step, 0);
+}
+
+TEST(UsersFileTest, Version1IsReadAndWrittenBackAsVersion2) {
+  TempDir dir;
+  auto file = UsersPath(dir.path());
+  Store s(dir);
+  ASSERT_TRUE(s.store.Add("alice", Role::kReader, kGood).ok());
+  std::string hash = s.store.Find("alice")->password_hash;
+  // A file as the previous release wrote it.
+  nlohmann::json alice = {{"name", "alice"},
+                          {"role", "reader"},
+                          {"password_hash", hash},
+                          {"disabled", false},
+                          {"created", "2026-01-01T00:00:00Z"},
+                          {"changed", "2026-01-02T03:04:05.678Z"}};
+  nlohmann::json v1 = {{"version", 1}, {"users", nlohmann::json::array({alice})}};
+  test::WriteBytes(file, v1.dump(2));
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+  auto users = LoadUsers(file);
+  ASSERT_TRUE(users.ok()) << users.status().ToString();
+  ASSERT_EQ(users->size(), 1u);
+  EXPECT_FALSE(users->at(0).has_totp());
+  EXPECT_EQ(FormatUtcMillis(users->at(0).changed), "2026-01-02T03:04:05.678Z");
+  // Reading leaves it alone; the password still works.
+  Store reader(dir);
+  EXPECT_TRUE(reader.store.Verify("alice", kGood).ok());
+  EXPECT_EQ(nlohmann::json::parse(test::ReadBytes(file))["version"], 1);
+  // The next change writes version 2, with everything kept.
+  ASSERT_TRUE(reader.store.SetRole("alice", Role::kUploader).ok());
+  auto doc = nlohmann::json::parse(test::ReadBytes(file));
+  EXPECT_EQ(doc["version"], 2);
+  EXPECT_EQ(doc["users"][0]["password_hash"], hash);
+  EXPECT_EQ(doc["users"][0]["created"], "2026-01-01T00:00:00Z");
+  EXPECT_FALSE(doc["users"][0].contains("totp"));
+  EXPECT_EQ(ModeOf(file), 0600);
+}
+
+TEST(UsersFileTest, Version2RoundTripsTheSecondFactor) {
+  TotpFixture f;
+  Store s(f.dir, f.Options());
+  ASSERT_TRUE(s.store.Add("alice", Role::kReader, kGood).ok());
+  ASSERT_TRUE(s.store.Add("bob", Role::kUploader, kGood).ok());
+  std::string secret = *s.store.EnableTotp("alice");
+  ASSERT_TRUE(s.store.VerifyWithCode("alice", kGood, CodeAt(secret, f.now)).ok());
+  auto file = UsersPath(f.dir.path());
+  EXPECT_EQ(ModeOf(file), 0600);
+  auto doc = nlohmann::json::parse(test::ReadBytes(file));
+  EXPECT_EQ(doc["version"], 2);
+  EXPECT_EQ(doc["users"][0]["totp"]["secret"], secret);
+  EXPECT_EQ(doc["users"][0]["totp"]["last_step"], TotpStep(f.now));
+  EXPECT_FALSE(doc["users"][1].contains("totp"));
+
+  auto users = LoadUsers(file);
+  ASSERT_TRUE(users.ok());
+  ASSERT_TRUE(SaveUsers(file, *users).ok());
+  auto again = LoadUsers(file);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->at(0).totp_secret, secret);
+  EXPECT_EQ(again->at(0).totp_last_step, TotpStep(f.now));
+  EXPECT_FALSE(again->at(1).has_totp());
+  EXPECT_EQ(test::ReadBytes(file), doc.dump(2) + "\n");
+}
+
+TEST(UsersFileTest, MalformedSecondFactorIsCorrupt) {
+  TempDir dir;
+  auto file = UsersPath(dir.path());
+  auto user = [](nlohmann::json totp) {
+    nlohmann::json alice = {{"name", "alice"},
+                            {"role", "reader"},
+                            {"password_hash", "$argon2id$x"},
+                            {"disabled", false},
+                            {"created", "2026-01-01T00:00:00Z"},
+                            {"changed", "2026-01-01T00:00:00Z"},
+                            {"totp", totp}};
+    return nlohmann::json{{"version", 2}, {"users", nlohmann::json::array({alice})}};
+  };
+  for (const auto& bad : {nlohmann::json{{"secret", "not base32!"}, {"last_step", 0}},
+                          nlohmann::json{{"secret", "MZXW6YTB"}, {"last_step", 0}},  // 5 bytes: too short
+                          nlohmann::json{{"secret", GenerateTotpSecret()}, {"last_step", -1}},
+                          nlohmann::json{{"secret", GenerateTotpSecret()}},
+                          nlohmann::json{{"last_step", 3}}}) {
+    test::WriteBytes(file, user(bad).dump());
+    ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+    auto users = LoadUsers(file);
+    ASSERT_FALSE(users.ok()) << bad;
+    EXPECT_EQ(users.status().code(), Code::kCorrupt) << bad;
+    // The message never quotes the secret.
+    if (bad.contains("secret")) {
+      EXPECT_EQ(users.status().message().find(bad["secret"].get<std::string>()), std::string::npos);
+    }
+  }
 }
 
 }  // namespace
