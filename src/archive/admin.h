@@ -36,13 +36,20 @@ class Administration {
   // password is returned (to be shown once). Audited as "user.add".
   Result<std::string> AddUser(const audit::Actor& by, std::string_view name, std::string_view role,
                               std::optional<std::string> password);
-  // "user.disable" / "user.enable". Disabling the last enabled administrator
-  // is refused: nobody could administer the archive from the web any more.
+  // "user.disable" / "user.enable". From the web, disabling the last enabled
+  // administrator is refused (nobody could administer the archive from the
+  // web any more); the local operator at the shell may, and can undo it.
   Status SetUserDisabled(const audit::Actor& by, std::string_view name, bool disabled);
-  // "user.role"; the last enabled administrator keeps the admin role.
+  // "user.role"; from the web, the last enabled administrator keeps the admin role.
   Status SetUserRole(const audit::Actor& by, std::string_view name, std::string_view role);
   // "user.passwd"; returns the new password (generated when none is given).
   Result<std::string> SetPassword(const audit::Actor& by, std::string_view name, std::optional<std::string> password);
+
+  // "user.totp.enable" (with whether it replaced one): a new TOTP secret,
+  // returned to be shown once; the user's sessions end.
+  Result<std::string> EnableTotp(const audit::Actor& by, std::string_view name);
+  // "user.totp.disable"; false (and no record) when the user had none.
+  Result<bool> DisableTotp(const audit::Actor& by, std::string_view name);
 
   // --- API tokens ---
   std::vector<security::ApiToken> Tokens();

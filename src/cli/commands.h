@@ -61,6 +61,7 @@ int UserAdd(const std::filesystem::path& data, const UserAddOptions& options);
 int UserList(const std::filesystem::path& data, bool json);
 int UserSetDisabled(const std::filesystem::path& data, const std::string& name, bool disabled);
 int UserPasswd(const std::filesystem::path& data, const std::string& name, bool password_stdin);
+int UserRole(const std::filesystem::path& data, const std::string& name, const std::string& role);
 // Turns on (or re-keys) the user's TOTP second factor and prints the secret and
 // its otpauth:// URI once on stdout; with `disable`, removes it.
 int UserTotp(const std::filesystem::path& data, const std::string& name, bool disable);

@@ -84,6 +84,11 @@ int main(int argc, char** argv) {
   add_data(user_passwd);
   user_passwd->add_option("name", user_name, "user name")->required();
   user_passwd->add_flag("--password-stdin", password_stdin, "read the new password from stdin instead");
+  std::string new_role;
+  auto* user_role = user_cmd->add_subcommand("role", "give a user another role (their sessions end)");
+  add_data(user_role);
+  user_role->add_option("name", user_name, "user name")->required();
+  user_role->add_option("role", new_role, "admin, reader, uploader or auditor")->required();
   bool totp_disable = false;
   auto* user_totp = user_cmd->add_subcommand(
       "totp", "turn on (or re-key) a one-time-code second factor for web logins; prints the secret and an "
@@ -185,6 +190,7 @@ int main(int argc, char** argv) {
   if (*user_enable) return cli::UserSetDisabled(data, user_name, false);
   if (*user_passwd) return cli::UserPasswd(data, user_name, password_stdin);
   if (*user_totp) return cli::UserTotp(data, user_name, totp_disable);
+  if (*user_role) return cli::UserRole(data, user_name, new_role);
   if (*token_create) return cli::TokenCreate(data, token);
   if (*token_list) return cli::TokenList(data, json);
   if (*token_revoke) return cli::TokenRevoke(data, token_id);

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "archive/admin.h"
 #include "cli/commands.h"
 #include "cli/stack.h"
 #include "security/association_policy.h"
@@ -22,40 +23,24 @@ audit::Actor Operator() {
   return audit::Actor{"local-operator", who.id, ""};
 }
 
-// Node registry changes: read-modify-write under the registry lock, checked
-// against the self-check, saved atomically, and audited.
-int ChangeNodes(const std::filesystem::path& data, const std::string& what,
-                const std::function<Status(std::vector<security::Node>&)>& change, nlohmann::json details) {
+// Node registry changes through archive::Administration (the code the web
+// UI's admin pages use): under the registry lock, checked against the
+// self-check, saved atomically, audited as the local operator.
+int ChangeNodes(const std::filesystem::path& data,
+                const std::function<Status(archive::Administration&, const audit::Actor&)>& change) {
   auto stack = OpenStack(data);
   if (!stack.ok()) {
     PrintError(stack.status().ToString());
     return kExitFailed;
   }
-  auto lock = FileLock::Acquire(security::NodesLockPath(data));
-  if (!lock.ok()) {
-    PrintError(lock.status().ToString());
-    return kExitFailed;
-  }
-  auto nodes = security::LoadNodes(security::NodesPath(data));
-  if (!nodes.ok()) {
-    PrintError(nodes.status().ToString());
-    return kExitFailed;
-  }
-  if (Status s = change(*nodes); !s.ok()) {
-    PrintError(s.message());
-    return s.code() == Code::kInvalidArgument ? kExitUsage : kExitFailed;
-  }
-  if (Status s = security::SelfCheck(stack->config, *nodes); !s.ok()) {
-    PrintError("refused, the registry would become unsafe: " + s.message());
-    return kExitInsecureConfig;
-  }
-  if (Status s = security::SaveNodes(security::NodesPath(data), *nodes); !s.ok()) {
-    PrintError(s.ToString());
-    return kExitFailed;
-  }
-  if (Status s = stack->audit->Append(audit::AuditEvent{what, true, Operator(), std::move(details)}); !s.ok()) {
-    PrintError(s.ToString());
-    return kExitFailed;
+  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
+  security::TokenStore tokens(security::TokensPath(data), security::TokensLockPath(data), users);
+  archive::Administration admin(stack->config, users, tokens, *stack->audit);
+  if (Status s = change(admin, Operator()); !s.ok()) {
+    PrintError(s.code() == Code::kIo || s.code() == Code::kInternal ? s.ToString() : s.message());
+    return s.code() == Code::kInvalidArgument   ? kExitUsage
+           : s.code() == Code::kInsecureConfig ? kExitInsecureConfig
+                                                : kExitFailed;
   }
   return kExitOk;
 }
@@ -63,71 +48,28 @@ int ChangeNodes(const std::filesystem::path& data, const std::string& what,
 }  // namespace
 
 int NodeAdd(const std::filesystem::path& data, const NodeAddOptions& o) {
-  security::Node node;
-  node.ae_title = std::string(Trim(o.ae));
-  for (const auto& h : Split(o.hosts, ',')) {
-    auto range = IpRange::Parse(h);
-    if (!range) {
-      PrintError("--host '" + h + "' is not an IP address or CIDR range (host names are not accepted: "
-                 "DNS is not an authentication)");
-      return kExitUsage;
-    }
-    node.hosts.push_back(*range);
-  }
-  node.port = o.port;
-  if (!o.tls_cert_sha256.empty()) {
-    auto fp = security::NormalizeFingerprint(o.tls_cert_sha256);
-    if (!fp) {
-      PrintError("--tls-cert-sha256 must be a SHA-256 fingerprint: 64 hex digits, colons allowed");
-      return kExitUsage;
-    }
-    node.tls_cert_sha256 = *fp;
-  }
-  node.tls_only = o.tls_only || !node.tls_cert_sha256.empty();
-  node.require_user_identity = o.require_user;
-  std::string bad;
-  auto perms = security::PermissionSet::Parse(o.allow, &bad);
-  if (!perms) {
-    PrintError("--allow: unknown service '" + bad + "' (use echo,store,find,move,get)");
+  archive::Administration::NodeSpec spec{o.ae, o.hosts, o.port, o.allow, o.tls_cert_sha256, o.tls_only,
+                                         o.require_user};
+  auto node = archive::Administration::MakeNode(spec);
+  if (!node.ok()) {
+    PrintError(node.status().message());
     return kExitUsage;
   }
-  node.permissions = *perms;
-  if (Status s = security::ValidateNode(node); !s.ok()) {
-    PrintError(s.message());
-    return kExitUsage;
-  }
-  nlohmann::json hosts = nlohmann::json::array();
-  for (const auto& h : node.hosts) hosts.push_back(h.ToString());
-  int rc = ChangeNodes(
-      data, "node.add",
-      [&](std::vector<security::Node>& nodes) {
-        for (const auto& n : nodes)
-          if (n.ae_title == node.ae_title)
-            return Status(Code::kAlreadyExists,
-                          "a node with AE title " + node.ae_title + " is already registered; remove it first");
-        nodes.push_back(node);
-        return Status::Ok();
-      },
-      {{"ae_title", node.ae_title}, {"hosts", hosts}, {"port", node.port}, {"tls_only", node.tls_only},
-       {"tls_cert_sha256", node.tls_cert_sha256}, {"require_user_identity", node.require_user_identity},
-       {"allow", node.permissions.Names()}});
+  int rc = ChangeNodes(data, [&](archive::Administration& admin, const audit::Actor& by) {
+    return admin.AddNode(by, *node);
+  });
   if (rc == kExitOk)
-    std::cout << "registered node " << node.ae_title << " (" << node.permissions.ToString() << ")"
-              << (node.tls_only ? ", TLS only" : "")
-              << (node.require_user_identity ? ", a person's identity required" : "") << "\n";
+    std::cout << "registered node " << node->ae_title << " (" << node->permissions.ToString() << ")"
+              << (node->tls_only ? ", TLS only" : "")
+              << (node->require_user_identity ? ", a person's identity required" : "") << "\n";
   return rc;
 }
 
 int NodeRemove(const std::filesystem::path& data, const std::string& ae) {
   std::string title(Trim(ae));
-  int rc = ChangeNodes(
-      data, "node.remove",
-      [&](std::vector<security::Node>& nodes) {
-        auto n = std::erase_if(nodes, [&](const security::Node& x) { return x.ae_title == title; });
-        if (n == 0) return Status(Code::kNotFound, "no node with AE title " + title + " is registered");
-        return Status::Ok();
-      },
-      {{"ae_title", title}});
+  int rc = ChangeNodes(data, [&](archive::Administration& admin, const audit::Actor& by) {
+    return admin.RemoveNode(by, title);
+  });
   if (rc == kExitOk) std::cout << "removed node " << title << "\n";
   return rc;
 }

@@ -1,6 +1,7 @@
 // bastion user ... and bastion token ...: people and API tokens (docs/cli.md).
-// Every change goes through security::UserStore / TokenStore (the same code a
-// running server reads with) and is an audit record. Passwords and tokens
+// Every change goes through archive::Administration (the same code as the web
+// UI's admin pages, over the stores a running server reads) and is an audit
+// record. Passwords and tokens
 // are printed once, on stdout, alone; they never reach stderr, logs or the
 // audit log.
 #include <termios.h>
@@ -10,6 +11,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "archive/admin.h"
 #include "audit/audit_log.h"
 #include "cli/commands.h"
 #include "cli/stack.h"
@@ -58,16 +60,6 @@ Status RequireDataDir(const std::filesystem::path& data) {
   return Status::Ok();
 }
 
-// The audit log, for the change's record (the data directory must exist).
-Result<std::unique_ptr<audit::AuditLog>> OpenAudit(const std::filesystem::path& data) {
-  BASTION_RETURN_IF_ERROR(RequireDataDir(data));
-  return audit::OpenAuditLog(DataLayout(data).audit());
-}
-
-Status Audit(audit::AuditLog& log, const std::string& type, nlohmann::json details) {
-  return log.Append(audit::AuditEvent{type, true, Operator(), std::move(details)});
-}
-
 // One password from stdin: on a terminal, prompted without echo; otherwise
 // the first line of what is piped in (a trailing newline is not part of it).
 Result<std::string> ReadPassword() {
@@ -97,6 +89,35 @@ std::string Describe(security::Role role) {
   return std::string(security::RoleName(role)) + ": " + security::PermissionsFor(role).ToString();
 }
 
+// What the change commands work through: archive::Administration, the same
+// code the web UI's admin pages use, with this data directory's stores and
+// audit log, acting as the local operator.
+struct AdminContext {
+  Config config;
+  std::unique_ptr<audit::AuditLog> audit;
+  std::unique_ptr<security::UserStore> users;
+  std::unique_ptr<security::TokenStore> tokens;
+  std::unique_ptr<archive::Administration> admin;
+};
+
+Result<std::unique_ptr<AdminContext>> OpenAdmin(const std::filesystem::path& data) {
+  BASTION_RETURN_IF_ERROR(RequireDataDir(data));
+  auto c = std::make_unique<AdminContext>();
+  auto config = LoadConfig(data);
+  if (!config.ok()) return config.status();
+  c->config = std::move(*config);
+  auto audit = audit::OpenAuditLog(DataLayout(data).audit());
+  if (!audit.ok()) return audit.status();
+  c->audit = std::move(*audit);
+  c->users = std::make_unique<security::UserStore>(security::UsersPath(data), security::UsersLockPath(data));
+  BASTION_RETURN_IF_ERROR(c->users->Reload());
+  c->tokens = std::make_unique<security::TokenStore>(security::TokensPath(data), security::TokensLockPath(data),
+                                                     *c->users);
+  BASTION_RETURN_IF_ERROR(c->tokens->Reload());
+  c->admin = std::make_unique<archive::Administration>(c->config, *c->users, *c->tokens, *c->audit);
+  return c;
+}
+
 }  // namespace
 
 Result<std::string> CreateFirstAdmin(const std::filesystem::path& data) {
@@ -114,29 +135,22 @@ int UserAdd(const std::filesystem::path& data, const UserAddOptions& o) {
     PrintError("--role must be one of admin, reader, uploader, auditor");
     return kExitUsage;
   }
-  auto audit = OpenAudit(data);
-  if (!audit.ok()) return Fail(audit.status());
-  std::string password;
+  auto ctx = OpenAdmin(data);
+  if (!ctx.ok()) return Fail(ctx.status());
+  std::optional<std::string> given;
   if (o.password_stdin) {
     auto read = ReadPassword();
     if (!read.ok()) return Fail(read.status());
-    password = std::move(*read);
-  } else {
-    password = security::GeneratePassword();
+    given = std::move(*read);
   }
-  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
-  if (Status s = users.Add(o.name, *role, password); !s.ok()) return Fail(s);
-  if (Status s = Audit(**audit, "user.add",
-                       {{"user", o.name}, {"role", security::RoleName(*role)},
-                        {"password", o.password_stdin ? "given" : "generated"}});
-      !s.ok())
-    return Fail(s);
+  auto password = (*ctx)->admin->AddUser(Operator(), o.name, o.role, std::move(given));
+  if (!password.ok()) return Fail(password.status());
   if (o.password_stdin) {
     std::cout << "created user " << o.name << " (" << Describe(*role) << ")\n";
   } else {
     std::cerr << "created user " << o.name << " (" << Describe(*role)
               << "); its password, shown only now, is on stdout\n";
-    std::cout << password << std::endl;
+    std::cout << *password << std::endl;
   }
   return kExitOk;
 }
@@ -176,47 +190,52 @@ int UserList(const std::filesystem::path& data, bool json) {
 int UserSetDisabled(const std::filesystem::path& data, const std::string& name, bool disabled) {
   QuietLogs();
   if (Status s = security::ValidateUserName(name); !s.ok()) return Fail(s);
-  auto audit = OpenAudit(data);
-  if (!audit.ok()) return Fail(audit.status());
-  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
-  if (Status s = users.SetDisabled(name, disabled); !s.ok()) return Fail(s);
-  if (Status s = Audit(**audit, disabled ? "user.disable" : "user.enable", {{"user", name}}); !s.ok())
-    return Fail(s);
+  auto ctx = OpenAdmin(data);
+  if (!ctx.ok()) return Fail(ctx.status());
+  if (Status s = (*ctx)->admin->SetUserDisabled(Operator(), name, disabled); !s.ok()) return Fail(s);
   std::cout << (disabled ? "disabled" : "enabled") << " user " << name
             << (disabled ? " (its API tokens stop working too)" : "") << "\n";
+  return kExitOk;
+}
+
+int UserRole(const std::filesystem::path& data, const std::string& name, const std::string& role) {
+  QuietLogs();
+  if (Status s = security::ValidateUserName(name); !s.ok()) return Fail(s);
+  auto parsed = security::ParseRole(role);
+  if (!parsed) {
+    PrintError("the role must be one of admin, reader, uploader, auditor");
+    return kExitUsage;
+  }
+  auto ctx = OpenAdmin(data);
+  if (!ctx.ok()) return Fail(ctx.status());
+  if (Status s = (*ctx)->admin->SetUserRole(Operator(), name, role); !s.ok()) return Fail(s);
+  std::cout << name << " is now " << Describe(*parsed) << " (existing sessions have ended)\n";
   return kExitOk;
 }
 
 int UserPasswd(const std::filesystem::path& data, const std::string& name, bool password_stdin) {
   QuietLogs();
   if (Status s = security::ValidateUserName(name); !s.ok()) return Fail(s);
-  auto audit = OpenAudit(data);
-  if (!audit.ok()) return Fail(audit.status());
-  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
-  if (!users.Find(name)) {
+  auto ctx = OpenAdmin(data);
+  if (!ctx.ok()) return Fail(ctx.status());
+  if (!(*ctx)->users->Find(name)) {
     // Before reading or generating anything.
-    Status reload = users.Reload();
-    if (!reload.ok()) return Fail(reload);
     PrintError("no user named " + name);
     return kExitFailed;
   }
-  std::string password;
+  std::optional<std::string> given;
   if (password_stdin) {
     auto read = ReadPassword();
     if (!read.ok()) return Fail(read.status());
-    password = std::move(*read);
-  } else {
-    password = security::GeneratePassword();
+    given = std::move(*read);
   }
-  if (Status s = users.SetPassword(name, password); !s.ok()) return Fail(s);
-  if (Status s = Audit(**audit, "user.passwd", {{"user", name}, {"password", password_stdin ? "given" : "generated"}});
-      !s.ok())
-    return Fail(s);
+  auto password = (*ctx)->admin->SetPassword(Operator(), name, std::move(given));
+  if (!password.ok()) return Fail(password.status());
   if (password_stdin) {
     std::cout << "changed the password of " << name << "\n";
   } else {
     std::cerr << "changed the password of " << name << "; the new one, shown only now, is on stdout\n";
-    std::cout << password << std::endl;
+    std::cout << *password << std::endl;
   }
   return kExitOk;
 }
@@ -224,27 +243,23 @@ int UserPasswd(const std::filesystem::path& data, const std::string& name, bool 
 int UserTotp(const std::filesystem::path& data, const std::string& name, bool disable) {
   QuietLogs();
   if (Status s = security::ValidateUserName(name); !s.ok()) return Fail(s);
-  auto audit = OpenAudit(data);
-  if (!audit.ok()) return Fail(audit.status());
-  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
+  auto ctx = OpenAdmin(data);
+  if (!ctx.ok()) return Fail(ctx.status());
   if (disable) {
-    auto had = users.DisableTotp(name);
+    auto had = (*ctx)->admin->DisableTotp(Operator(), name);
     if (!had.ok()) return Fail(had.status());
     if (!*had) {
       std::cout << name << " has no second factor; nothing changed\n";
       return kExitOk;
     }
-    if (Status s = Audit(**audit, "user.totp.disable", {{"user", name}}); !s.ok()) return Fail(s);
     std::cout << "removed the second factor of " << name
               << "; the password alone signs in again (existing sessions have ended)\n";
     return kExitOk;
   }
   bool rekey = false;
-  if (auto before = users.Find(name)) rekey = before->has_totp();
-  auto secret = users.EnableTotp(name);
+  if (auto before = (*ctx)->users->Find(name)) rekey = before->has_totp();
+  auto secret = (*ctx)->admin->EnableTotp(Operator(), name);
   if (!secret.ok()) return Fail(secret.status());
-  // The record says that it happened, never the secret.
-  if (Status s = Audit(**audit, "user.totp.enable", {{"user", name}, {"rekey", rekey}}); !s.ok()) return Fail(s);
   std::cerr << (rekey ? "replaced the second factor of " : "turned on a second factor for ") << name
             << ": add the secret (first line) or the otpauth:// URI (second line) to an authenticator app now; "
                "it is shown only this once. Web logins now also ask for the 6-digit code; on DICOM this "
@@ -256,23 +271,14 @@ int UserTotp(const std::filesystem::path& data, const std::string& name, bool di
 int TokenCreate(const std::filesystem::path& data, const TokenCreateOptions& o) {
   QuietLogs();
   if (Status s = security::ValidateUserName(o.user); !s.ok()) return Fail(s);
-  auto lifetime = security::ParseLifetime(o.expires);
-  if (!lifetime) {
+  if (!security::ParseLifetime(o.expires)) {
     PrintError("--expires takes a number and a unit: 12h, 30d or 8w (at most 365d)");
     return kExitUsage;
   }
-  auto audit = OpenAudit(data);
-  if (!audit.ok()) return Fail(audit.status());
-  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
-  if (Status s = users.Reload(); !s.ok()) return Fail(s);
-  security::TokenStore tokens(security::TokensPath(data), security::TokensLockPath(data), users);
-  auto issued = tokens.Create(o.user, *lifetime, o.note);
+  auto ctx = OpenAdmin(data);
+  if (!ctx.ok()) return Fail(ctx.status());
+  auto issued = (*ctx)->admin->CreateToken(Operator(), o.user, o.expires, o.note);
   if (!issued.ok()) return Fail(issued.status());
-  if (Status s = Audit(**audit, "token.create",
-                       {{"token_id", issued->record.id}, {"user", issued->record.user},
-                        {"expires", security::FormatUtc(issued->record.expires)}, {"note", issued->record.note}});
-      !s.ok())
-    return Fail(s);
   std::cerr << "created API token " << issued->record.id << " for " << issued->record.user << ", expires "
             << security::FormatUtc(issued->record.expires) << "; it is shown only now, on stdout\n";
   std::cout << issued->token << std::endl;
@@ -314,18 +320,11 @@ int TokenList(const std::filesystem::path& data, bool json) {
 
 int TokenRevoke(const std::filesystem::path& data, const std::string& id) {
   QuietLogs();
-  auto audit = OpenAudit(data);
-  if (!audit.ok()) return Fail(audit.status());
-  auto tokens_now = security::LoadTokens(security::TokensPath(data));
-  if (!tokens_now.ok()) return Fail(tokens_now.status());
-  std::string owner;
-  for (const auto& t : *tokens_now)
-    if (t.id == id) owner = t.user;
-  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
-  security::TokenStore tokens(security::TokensPath(data), security::TokensLockPath(data), users);
-  if (Status s = tokens.Revoke(id); !s.ok()) return Fail(s);
-  if (Status s = Audit(**audit, "token.revoke", {{"token_id", id}, {"user", owner}}); !s.ok()) return Fail(s);
-  std::cout << "revoked API token " << id << (owner.empty() ? "" : " of " + owner) << "\n";
+  auto ctx = OpenAdmin(data);
+  if (!ctx.ok()) return Fail(ctx.status());
+  auto owner = (*ctx)->admin->RevokeToken(Operator(), id);
+  if (!owner.ok()) return Fail(owner.status());
+  std::cout << "revoked API token " << id << (owner->empty() ? "" : " of " + *owner) << "\n";
   return kExitOk;
 }
 
