@@ -26,6 +26,8 @@ test_pkgs=(
 )
 bench_pkgs=(
   libbenchmark-dev orthanc util-linux
+  orthanc-dicomweb  # bench/dicomweb.sh: Orthanc's QIDO-RS/WADO-RS, the comparison
+  sqlite3           # bench/query.sh, bench/dicomweb.sh: count a cached catalog read-only
 )
 
 wanted=("${build_pkgs[@]}")
