@@ -27,11 +27,14 @@
   }
   for (const ev of ["keydown", "pointerdown", "pointermove", "wheel", "touchstart"])
     window.addEventListener(ev, () => { lastActivity = Date.now(); }, { passive: true, capture: true });
-  window.setInterval(() => {
+  // Checks a few times per idle period; an active person's session is
+  // refreshed well before the server's idle timeout could end it.
+  function check() {
     const now = Date.now();
     if (now - lastActivity >= idleMs) { toLogin(); return; }
-    if (lastActivity > lastPing && now - lastPing >= 60 * 1000) ping();
-  }, 15 * 1000);
-  ping();
+    if (lastActivity > lastPing && now - lastPing >= Math.min(60 * 1000, idleMs / 3)) ping();
+    window.setTimeout(check, Math.max(1000, Math.min(15 * 1000, idleMs / 6)));
+  }
+  ping().then(check);
   window.bastionSessionExpired = toLogin;
 })();
