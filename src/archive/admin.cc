@@ -130,6 +130,21 @@ Result<std::string> Administration::RevokeToken(const audit::Actor& by, std::str
   return owner;
 }
 
+// --- The latest self-scan ---------------------------------------------------
+
+Result<nlohmann::json> Administration::LatestSelfScan() const {
+  const auto file = config_.data_dir / "self-scan" / "latest.json";
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec))
+    return Status(Code::kNotFound, "no self-scan yet: run bastion scan --self --data " + config_.data_dir.string());
+  auto text = ReadFile(file, 16u << 20);
+  if (!text.ok()) return text.status();
+  nlohmann::json report = nlohmann::json::parse(*text, nullptr, false);
+  if (!report.is_object() || report.value("schema", "") != "bastion-scan/1")
+    return Status(Code::kCorrupt, file.string() + " is not a bastion-scan/1 report");
+  return report;
+}
+
 // --- DICOM nodes ------------------------------------------------------------
 
 Result<std::vector<security::Node>> Administration::Nodes() const {

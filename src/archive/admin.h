@@ -59,6 +59,11 @@ class Administration {
   // "token.revoke"; returns the token's owner (empty when unknown).
   Result<std::string> RevokeToken(const audit::Actor& by, std::string_view id);
 
+  // --- The latest self-scan ---
+  // The report `bastion scan --self` saved (DIR/self-scan/latest.json,
+  // schema bastion-scan/1); kNotFound when none was run yet.
+  Result<nlohmann::json> LatestSelfScan() const;
+
   // --- DICOM nodes ---
   Result<std::vector<security::Node>> Nodes() const;
   // What a node entry is made from, as an operator types it.

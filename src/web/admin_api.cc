@@ -236,6 +236,13 @@ Response WebApp::RemoveNode(Request& request) {
   return Response::Json(200, {{"ae_title", std::string(request.Param("ae"))}, {"removed", true}});
 }
 
+Response WebApp::SelfScan(Request& request) {
+  BASTION_ADMIN_OR_ANSWER(admin);
+  auto report = admin->LatestSelfScan();
+  if (!report.ok()) return Failure(report.status());
+  return Response::Json(200, *report);
+}
+
 Response WebApp::ReadAudit(Request& request) {
   audit::AuditQuery q;
   auto params = ParseQueryString(request.query);

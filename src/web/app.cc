@@ -32,6 +32,8 @@ const std::vector<Route>& Routes() {
       {"GET", "/admin/nodes", Access::kPage, {}, BodyMode::kNone, "web UI: DICOM nodes (admin)", &WebApp::AppPage},
       {"GET", "/audit", Access::kPage, {}, BodyMode::kNone, "web UI: the audit trail (auditor, admin)",
        &WebApp::AppPage},
+      {"GET", "/admin/self-scan", Access::kPage, {}, BodyMode::kNone, "web UI: the latest self-scan (admin)",
+       &WebApp::AppPage},
       // The OHIF viewer (viewer.h)
       {"GET", "/viewer", Access::kPage, {}, BodyMode::kNone, "the OHIF viewer", &WebApp::ViewerFile},
       {"GET", "/viewer/{path+}", Access::kPage, {}, BodyMode::kNone,
@@ -64,6 +66,8 @@ const std::vector<Route>& Routes() {
        "DICOM nodes: remove", &WebApp::RemoveNode},
       {"GET", "/api/audit", Access::kPermission, Permission::kAudit, BodyMode::kNone,
        "the audit trail, newest first (reading it is audited)", &WebApp::ReadAudit},
+      {"GET", "/api/self-scan", Access::kPermission, Permission::kAdmin, BodyMode::kNone,
+       "the latest `bastion scan --self` report (bastion-scan/1)", &WebApp::SelfScan},
       // DICOMweb QIDO-RS (PS3.18 10.6)
       {"GET", "/dicom-web/studies", Access::kPermission, Permission::kFind, BodyMode::kNone, "QIDO-RS: studies",
        &WebApp::Search},

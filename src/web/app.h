@@ -91,6 +91,7 @@ class WebApp {
   Response AddNode(Request& request);
   Response RemoveNode(Request& request);
   Response ReadAudit(Request& request);
+  Response SelfScan(Request& request);
   const Viewer& viewer() const { return viewer_; }
   // DICOMweb (dicomweb.cc)
   Response Search(Request& request);  // QIDO-RS at every level

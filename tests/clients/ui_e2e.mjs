@@ -214,6 +214,13 @@ try {
     const audit = await page.$$eval("#audit tbody tr", (trs) => trs.map((tr) => tr.innerText));
     await shot(page, "audit");
     report("audit", { rows: audit, foreign: log.foreign, errors: log.errors });
+
+    await page.goto(BASE + "/admin/self-scan");
+    await page.waitForSelector("#scan-summary, #no-scan");
+    const summary = await page.$("#scan-summary");
+    const findings = summary ? await page.$$eval("#findings tbody tr", (trs) => trs.map((tr) => tr.innerText)) : [];
+    await shot(page, "self-scan");
+    report("self-scan", { summary: summary ? await summary.innerText() : null, findings });
     await context.close();
   }
 

@@ -434,6 +434,48 @@
     } catch (e) { failed(e); results.replaceChildren(); }
   }
 
+  // --- Self-scan -------------------------------------------------------------
+
+  const SEVERITIES = ["critical", "high", "medium", "low", "info"];
+
+  async function selfScanPage() {
+    const body = el("div", {}, el("p", { class: "muted" }, "Loading…"));
+    page("Self-scan", el("p", { class: "muted" },
+      "What `bastion scan --self` found when it last checked this server's configuration from the inside and its listeners from the outside. Run it after every change, or daily from a timer (docs/scan.md)."), body);
+    let report;
+    try {
+      report = await api("GET", "/api/self-scan");
+    } catch (e) {
+      if (e.status === 404) {
+        body.replaceChildren(el("p", { id: "no-scan" }, "No self-scan has been run yet. On the server, run: ",
+          el("code", {}, "bastion scan --self --data DIR")));
+        return;
+      }
+      failed(e);
+      return;
+    }
+    const counts = {};
+    for (const f of report.findings) counts[f.severity] = (counts[f.severity] || 0) + 1;
+    const worst = SEVERITIES.find((s) => counts[s]) || "info";
+    const ageDays = (Date.now() - Date.parse(report.finished)) / 86400000;
+    body.replaceChildren(
+      el("p", { id: "scan-summary" }, "Last run ", el("strong", {}, when(report.finished)),
+        ageDays > 7 ? el("span", { class: "warn" }, ` (${Math.floor(ageDays)} days ago: run it again)`) : "",
+        ". Worst finding: ", el("span", { class: "sev sev-" + worst }, worst), ". ",
+        SEVERITIES.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(", "), "."),
+      report.errors && report.errors.length ? el("ul", { class: "error" }, report.errors.map((e) => el("li", {}, e))) : null,
+      el("table", { class: "list", id: "findings" },
+        el("thead", {}, el("tr", {}, ["Severity", "Check", "Finding", "Target", "How to fix"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, report.findings.map((f) => el("tr", { class: "sev-row-" + f.severity },
+          el("td", {}, el("span", { class: "sev sev-" + f.severity }, f.severity)),
+          el("td", {}, f.id),
+          el("td", {}, el("details", {}, el("summary", {}, f.title),
+            el("p", {}, f.why), el("p", { class: "muted" }, "Sent: " + f.sent), el("p", { class: "muted" }, "Received: " + f.received),
+            f.hipaa ? el("p", { class: "muted" }, f.hipaa) : null)),
+          el("td", {}, f.target),
+          el("td", {}, f.severity === "info" ? "" : f.fix))))));
+  }
+
   // --- Routing ---------------------------------------------------------------
 
   const PAGES = {
@@ -442,6 +484,7 @@
     "/admin/tokens": { needs: "admin", render: tokensPage },
     "/admin/nodes": { needs: "admin", render: nodesPage },
     "/audit": { needs: "audit", render: auditPage },
+    "/admin/self-scan": { needs: "admin", render: selfScanPage },
   };
 
   function route() {
