@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import unittest
 
 import harness as h
@@ -106,6 +107,9 @@ class WebUiTest(h.BastionTestCase):
         self.assertIn("2004-01-19", search["rows"][0])
         self.assertIn("No study matches", steps["search-empty"][0]["text"])
         viewer = steps["viewer"][0]
+        # Figures for the record (not asserted: a shared CI machine's timing proves nothing).
+        sys.stderr.write(f"\nweb UI: search answered in {search['ms']} ms; viewer drew the study "
+                         f"{viewer['first_pixels_ms']} ms after Open\n")
         self.assertIn(f"StudyInstanceUIDs={STUDY_UID}", viewer["url"])
         self.assertGreaterEqual(viewer["levels"], 16, f"the viewport shows no image: {viewer}")
         self.assertEqual(viewer["foreign"], [], "the viewer asked another host")
