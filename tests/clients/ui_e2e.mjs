@@ -47,8 +47,8 @@ async function newPage() {
   return { context, page, log };
 }
 
-async function login(page, user, password) {
-  await page.goto(BASE + "/login");
+async function login(page, user, password, next) {
+  await page.goto(BASE + "/login" + (next ? "?next=" + encodeURIComponent(next) : ""));
   await page.fill("#user", user);
   await page.fill("#password", password);
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login"), { timeout: 30000 }), page.click("button[type=submit]")]);
@@ -158,7 +158,8 @@ try {
   // 3. An administrator: users, tokens and nodes through the pages, and the audit trail.
   {
     const { context, page, log } = await newPage();
-    await login(page, env.ADMIN, env.ADMIN_PASSWORD);
+    // A crafted link must not send the browser elsewhere after sign-in ("/\\host" is "//host" to a browser).
+    await login(page, env.ADMIN, env.ADMIN_PASSWORD, "/\\evil.example/phish");
     report("admin-landing", { url: page.url() });
     page.on("dialog", (d) => d.accept());
 

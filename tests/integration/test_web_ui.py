@@ -122,7 +122,8 @@ class WebUiTest(h.BastionTestCase):
         self.assertTrue(views, "the viewer's reads are not in the audit trail as the reader's")
 
         # 3. The administrator's changes are the CLI's state, and audited as that person.
-        self.assertTrue(steps["admin-landing"][0]["url"].endswith("/studies"))
+        self.assertEqual(steps["admin-landing"][0]["url"], f"https://localhost:{b.https_port}/studies",
+                         "an open redirect after sign-in")
         self.assertGreaterEqual(steps["admin-users"][0]["generated_length"], 16)
         self.assertIn("only enabled administrator", steps["admin-users"][0]["last_admin"])
         users = {u["name"]: u for u in json.loads(b.cli("user", "list", "--data", b.data, "--json").stdout)}

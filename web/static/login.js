@@ -15,6 +15,17 @@
     message.textContent = text;
     message.hidden = false;
   }
+  // Only a path on this server: never an open redirect ("//host", "/\\host"
+  // and "https:..." all resolve elsewhere and are refused).
+  function localPath(next) {
+    if (!next || !next.startsWith("/")) return "/";
+    try {
+      const url = new URL(next, window.location.origin);
+      return url.origin === window.location.origin ? url.pathname + url.search + url.hash : "/";
+    } catch (e) {
+      return "/";
+    }
+  }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     message.hidden = true;
@@ -39,7 +50,7 @@
     if (response.ok) {
       const next = params.get("next");
       // Only a local path: never an open redirect.
-      window.location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : "/");
+      window.location.assign(localPath(next));
       return;
     }
     let detail = "Sign-in failed.";
