@@ -23,6 +23,14 @@ std::vector<security::User> Administration::Users() {
   return users_.Snapshot();
 }
 
+// The last-administrator check and the change it allows are one step, or two
+// administrators disabling (or demoting) each other at the same moment would
+// both pass the check and leave none. A lock file of its own: the UserStore's
+// lock is taken inside each change, and flock does not nest.
+Result<FileLock> Administration::LockAdministrators() {
+  return FileLock::Acquire(config_.data_dir / ".admins.lock");
+}
+
 Status Administration::KeepAnAdministrator(std::string_view name, bool disabling,
                                            std::optional<security::Role> new_role) {
   BASTION_RETURN_IF_ERROR(users_.Reload());
@@ -53,7 +61,11 @@ Result<std::string> Administration::AddUser(const audit::Actor& by, std::string_
 
 Status Administration::SetUserDisabled(const audit::Actor& by, std::string_view name, bool disabled) {
   BASTION_RETURN_IF_ERROR(security::ValidateUserName(name));
-  if (disabled && by.kind != "local-operator") BASTION_RETURN_IF_ERROR(KeepAnAdministrator(name, true, std::nullopt));
+  std::optional<FileLock> guard;
+  if (disabled && by.kind != "local-operator") {
+    BASTION_ASSIGN_OR_RETURN(guard, LockAdministrators());
+    BASTION_RETURN_IF_ERROR(KeepAnAdministrator(name, true, std::nullopt));
+  }
   BASTION_RETURN_IF_ERROR(users_.SetDisabled(name, disabled));
   return Audit(by, disabled ? "user.disable" : "user.enable", {{"user", std::string(name)}});
 }
@@ -62,7 +74,11 @@ Status Administration::SetUserRole(const audit::Actor& by, std::string_view name
   BASTION_RETURN_IF_ERROR(security::ValidateUserName(name));
   auto parsed = security::ParseRole(role);
   if (!parsed) return Status(Code::kInvalidArgument, "the role must be one of admin, reader, uploader, auditor");
-  if (by.kind != "local-operator") BASTION_RETURN_IF_ERROR(KeepAnAdministrator(name, false, *parsed));
+  std::optional<FileLock> guard;
+  if (by.kind != "local-operator") {
+    BASTION_ASSIGN_OR_RETURN(guard, LockAdministrators());
+    BASTION_RETURN_IF_ERROR(KeepAnAdministrator(name, false, *parsed));
+  }
   BASTION_RETURN_IF_ERROR(users_.SetRole(name, *parsed));
   return Audit(by, "user.role", {{"user", std::string(name)}, {"role", security::RoleName(*parsed)}});
 }

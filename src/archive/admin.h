@@ -19,6 +19,7 @@
 #include "security/tokens.h"
 #include "security/users.h"
 #include "util/config.h"
+#include "util/fs.h"
 #include "util/status.h"
 
 namespace bastion::archive {
@@ -85,6 +86,8 @@ class Administration {
 
  private:
   Status Audit(const audit::Actor& by, const std::string& type, nlohmann::json details);
+  // Held from KeepAnAdministrator's check until the change is saved.
+  Result<FileLock> LockAdministrators();
   // kConflict when the change would leave no enabled administrator.
   Status KeepAnAdministrator(std::string_view name, bool disabling, std::optional<security::Role> new_role);
 
