@@ -268,6 +268,8 @@ Response WebApp::ReadAudit(Request& request) {
     } else if (key == "until") {
       q.until = value;
     } else if (key == "failures") {
+      if (value != "1" && value != "true" && value != "0" && value != "false")
+        return Response::Problem(400, "Bad Request", "failures takes 1 or 0");
       q.failures_only = value == "1" || value == "true";
     } else {
       return Response::Problem(400, "Bad Request",

@@ -21,7 +21,7 @@ import harness as h
 
 STRONG = {"reader": "quartz-meadow-lantern-81", "uploader": "copper-harbor-violin-37",
           "auditor": "saffron-glacier-pencil-64"}
-ADMIN_ROUTE_PREFIXES = ("/api/users", "/api/tokens", "/api/nodes", "/api/audit")
+ADMIN_ROUTE_PREFIXES = ("/api/users", "/api/tokens", "/api/nodes", "/api/audit", "/api/self-scan")
 
 
 class WebAdminTest(h.BastionTestCase):
