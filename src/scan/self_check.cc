@@ -44,9 +44,11 @@ void CheckWeb(const SelfState& state, const std::string& target, const Software&
   const std::string sent = "read " + state.data_dir + "/bastion.toml";
   auto add = [&](Severity sev, std::string title, std::string received, std::string_view hipaa,
                  std::string_view fix) {
-    Finding f = MakeFinding("S5", sev, target, std::move(title), sent, std::move(received), bastion);
+    Finding f =
+        MakeFinding("S5", sev, target, std::move(title), sent, std::move(received), bastion);
     if (!hipaa.empty()) f.hipaa = std::string(hipaa);
-    if (!fix.empty()) f.fix = "Bastion: " + std::string(fix) + " " + std::string(FindCheck("S5")->fix);
+    if (!fix.empty())
+      f.fix = "Bastion: " + std::string(fix) + " " + std::string(FindCheck("S5")->fix);
     out.push_back(std::move(f));
   };
   if (w.https_listen.empty() && w.http_listen.empty()) {

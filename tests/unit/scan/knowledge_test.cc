@@ -95,8 +95,8 @@ TEST(Vulnerabilities, TableByVersion) {
 
 TEST(Checks, EveryCheckSaysWhyWhereAndHow) {
   for (const char* id :
-       {"D1",  "D2",  "D3", "D4", "D5", "D6", "D7", "D8", "D9", "D10", "D11", "D12", "D13",
-        "D14", "D15", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "S1",  "S2",  "S3",  "S4",  "S5"}) {
+       {"D1",  "D2", "D3", "D4", "D5", "D6", "D7", "D8", "D9", "D10", "D11", "D12", "D13", "D14",
+        "D15", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "S1", "S2",  "S3",  "S4",  "S5"}) {
     const CheckInfo* c = FindCheck(id);
     ASSERT_NE(c, nullptr) << id;
     EXPECT_FALSE(c->name.empty()) << id;
