@@ -1,7 +1,11 @@
 // `bastion scan`: the exposure scanner's command. Parsing of the options is in
 // main.cc; the checks are in scan/. For --self this file reads Bastion's own
 // configuration, node registry and certificates (security/ is the CLI's to
-// use, not the scanner's) and hands them to scan/ as plain data.
+// use, not the scanner's) and hands them to scan/ as plain data, scans its
+// own listeners from the outside and saves the report for the web UI.
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <csignal>
 #include <ctime>
 #include <fstream>
@@ -13,6 +17,7 @@
 #include "security/nodes.h"
 #include "security/pki.h"
 #include "util/config.h"
+#include "util/fs.h"
 #include "util/net.h"
 #include "util/text.h"
 
@@ -29,6 +34,12 @@ Status SelfState(const std::filesystem::path& data, scan::SelfState& state, Conf
   for (const auto& ep : config.dicom.tls_listen) state.listeners.push_back({ep.ToString(), true});
   for (const auto& ep : config.dicom.plain_listen)
     state.listeners.push_back({ep.ToString(), false});
+  state.web.https_listen.clear();
+  for (const auto& ep : config.web.https_listen) state.web.https_listen.push_back(ep.ToString());
+  for (const auto& ep : config.web.http_listen) state.web.http_listen.push_back(ep.ToString());
+  state.web.session_idle_seconds = config.web.session_idle_seconds;
+  state.web.session_max_seconds = config.web.session_max_seconds;
+  state.web.hsts_max_age = config.web.hsts_max_age;
   auto nodes = security::LoadNodes(security::NodesPath(data));
   if (!nodes.ok()) return nodes.status();
   for (const auto& n : *nodes) {
@@ -60,6 +71,82 @@ Status SelfState(const std::filesystem::path& data, scan::SelfState& state, Conf
     state.certificates.push_back(c);
   }
   return Status::Ok();
+}
+
+// The address to reach our own listener at: a wildcard bind is reached over loopback.
+std::string OwnAddress(const Endpoint& ep) {
+  if (!ep.address.IsUnspecified()) return ep.address.ToString();
+  return ep.address.v6 ? "::1" : "127.0.0.1";
+}
+
+// The CA our own certificates chain to, so that the TLS checks judge our
+// server certificate instead of calling the local CA "untrusted": --ca when
+// given, else [tls] client_ca, else DIR/tls/ca.pem (what `bastion init` made).
+std::string OwnTrustAnchor(const std::string& given, const Config& config,
+                           const std::filesystem::path& data) {
+  if (!given.empty()) return given;
+  std::error_code ec;
+  for (const auto& p : {config.tls.client_ca, data / "tls" / "ca.pem"})
+    if (!p.empty() && std::filesystem::is_regular_file(p, ec)) return p.string();
+  return "";
+}
+
+void Merge(scan::Report& into, scan::Report&& r) {
+  into.connections += r.connections;
+  for (auto& x : r.services) into.services.push_back(std::move(x));
+  for (auto& x : r.findings) into.findings.push_back(std::move(x));
+  for (auto& x : r.errors) into.errors.push_back(std::move(x));
+}
+
+// Each of our own listeners, scanned from the outside as a peer would see it:
+// the DICOM checks on every DICOM listener, the web checks on every HTTPS one.
+// Only our own addresses (loopback for a wildcard bind) are ever aimed at.
+void ScanOwnListeners(const scan::Options& o, const scan::SelfState& state, const Config& config,
+                      const std::filesystem::path& data, scan::Report& report) {
+  scan::Options own = o;
+  own.targets.clear();
+  own.web.clear();
+  own.ca_file = OwnTrustAnchor(o.ca_file, config, data);
+  for (const auto& l : state.listeners) {
+    auto ep = Endpoint::Parse(l.endpoint);
+    if (!ep.ok()) continue;
+    scan::Options dicom = own;
+    std::string address = OwnAddress(*ep);
+    dicom.targets = {address};
+    dicom.ports = {ep->port};
+    dicom.called_ae = config.dicom.ae_title;
+    report.targets.push_back(address + ":" + std::to_string(ep->port) + " (self)");
+    Merge(report, scan::Run(dicom));
+  }
+  for (const auto& listen : state.web.https_listen) {
+    auto ep = Endpoint::Parse(listen);
+    if (!ep.ok()) continue;
+    std::string address = OwnAddress(*ep);
+    std::string host = address.find(':') != std::string::npos ? "[" + address + "]" : address;
+    scan::Options web = own;
+    web.web = {"https://" + host + ":" + std::to_string(ep->port)};
+    report.web.push_back(web.web[0]);
+    Merge(report, scan::Run(web));
+  }
+}
+
+// DIR/self-scan/latest.json: the JSON report of the last `--self` run, for
+// the web UI's "Self-scan" page. Replaced atomically, readable by the owner
+// only (it describes the server's weak spots).
+Status SaveSelfScan(const std::filesystem::path& data, const std::string& json) {
+  const std::filesystem::path dir = data / "self-scan";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(data, ec))
+    return Status(Code::kNotFound, data.string() + " is not a directory");
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return ErrnoStatus("mkdir " + dir.string());
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) return ErrnoStatus("stat " + dir.string());
+  if (!S_ISDIR(st.st_mode))
+    return Status(Code::kIo, dir.string() + " exists and is not a directory");
+  if ((st.st_mode & 07777) != 0700 && ::chmod(dir.c_str(), 0700) != 0)
+    return ErrnoStatus("chmod 0700 " + dir.string());
+  return WriteFileAtomic(dir / "latest.json", json, 0600);
 }
 
 }  // namespace
@@ -183,36 +270,29 @@ int Scan(const ScanArgs& args) {
       report.errors.push_back("--self: " + s.ToString());
     } else {
       for (auto& f : scan::CheckSelf(state)) report.findings.push_back(std::move(f));
-      // Then from the outside: each of our own listeners, as a peer would see it.
-      for (const auto& l : state.listeners) {
-        auto ep = Endpoint::Parse(l.endpoint);
-        if (!ep.ok()) continue;
-        scan::Options own = o;
-        own.web.clear();
-        std::string address = ep->address.IsUnspecified() ? (ep->address.v6 ? "::1" : "127.0.0.1")
-                                                          : ep->address.ToString();
-        own.targets = {address};
-        own.ports = {ep->port};
-        own.called_ae = config.dicom.ae_title;
-        scan::Report r = scan::Run(own);
-        report.targets.push_back(address + ":" + std::to_string(ep->port) + " (self)");
-        report.connections += r.connections;
-        for (auto& x : r.services) report.services.push_back(std::move(x));
-        for (auto& x : r.findings) report.findings.push_back(std::move(x));
-        for (auto& x : r.errors) report.errors.push_back(std::move(x));
-      }
+      ScanOwnListeners(o, state, config, args.data, report);
       report.finished = UtcTimestampNow();
       report.Sort();
     }
   }
   std::string text = scan::Render(report, *format);
-  if (int rc = Emit(text, args.out); rc != 0) return rc;
-  if (!args.out.empty()) {
+  int rc = Emit(text, args.out);
+  if (rc == 0 && !args.out.empty()) {
     std::cerr << "report written to " << args.out << ": worst "
               << scan::SeverityName(report.Worst()) << ", " << report.findings.size()
               << " findings\n";
   }
-  return report.ExitCode();
+  if (args.self) {
+    // Whatever --format and --out say, the web UI reads the JSON form.
+    std::string json =
+        *format == scan::Format::kJson ? text : scan::Render(report, scan::Format::kJson);
+    Status saved = SaveSelfScan(args.data, json);
+    if (!saved.ok())
+      std::cerr << "error: cannot save the self-scan for the web UI ("
+                << (std::filesystem::path(args.data) / "self-scan" / "latest.json").string()
+                << "): " << saved.message() << "\n";
+  }
+  return rc != 0 ? rc : report.ExitCode();
 }
 
 }  // namespace bastion::cli

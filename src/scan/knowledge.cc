@@ -264,6 +264,17 @@ const std::vector<CheckInfo> kChecks = {
      "An expired server or CA certificate stops every TLS peer; one close to expiry will soon.",
      kTransmission, "Renew the certificate before it expires.", "", "", "",
      "Bastion: issue a new server certificate from the local CA (or the site's PKI) and restart."},
+    {"S5", "self: web front end",
+     "Where the web UI, viewer and DICOMweb listen, and how long a login lasts: a session that "
+     "outlives the person at the screen (no automatic logoff), or a browser not told to insist on "
+     "HTTPS (no HSTS), opens PHI to the next person at the keyboard or on the network path.",
+     "45 CFR 164.312(a)(2)(iii) Automatic logoff; 164.312(e)(1) Transmission security",
+     "End idle sessions after 15 minutes at most and every session after 12 hours; send "
+     "Strict-Transport-Security for at least 180 days; serve the web over HTTPS only.",
+     "", "", "",
+     "Bastion: in bastion.toml [web] keep session_idle_seconds <= 900, session_max_seconds <= "
+     "43200, hsts_max_age >= 15552000 (default 31536000) and http_listen on loopback only; "
+     "restart `bastion serve`."},
 };
 
 }  // namespace
@@ -468,6 +479,21 @@ Software RecogniseHttp(std::string_view server_header, std::string_view orthanc_
     s.evidence = "HTTP Server: " + Printable(server);
   }
   return s;
+}
+
+std::int64_t HstsMaxAge(std::string_view value) {
+  for (const auto& directive : Split(value, ';')) {
+    auto eq = directive.find('=');
+    if (eq == std::string::npos || ToUpper(Trim(directive.substr(0, eq))) != "MAX-AGE") continue;
+    std::string_view number = Trim(std::string_view(directive).substr(eq + 1));
+    if (number.size() >= 2 && number.front() == '"' && number.back() == '"')
+      number = number.substr(1, number.size() - 2);
+    std::int64_t seconds = -1;
+    auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), seconds);
+    if (ec != std::errc() || end != number.data() + number.size() || seconds < 0) return -1;
+    return seconds;
+  }
+  return -1;
 }
 
 const std::vector<KnownVulnerability>& VulnerabilityTable() {

@@ -25,6 +25,13 @@ struct CheckInfo {
   std::string_view fix_bastion;
 };
 const CheckInfo* FindCheck(std::string_view id);
+
+// Strict-Transport-Security shorter than this lapses between a person's
+// visits (W7 from the outside, S5 from the inside).
+inline constexpr std::int64_t kMinHstsMaxAgeSeconds = 180 * 86400;
+// The max-age of a Strict-Transport-Security value (RFC 6797 6.1.1), -1 when
+// it has none or it is not a number.
+std::int64_t HstsMaxAge(std::string_view value);
 const std::vector<CheckInfo>& AllChecks();
 
 // A finding for check `id`, with why/HIPAA/fix filled in from the table (the

@@ -157,16 +157,26 @@ struct SelfCertificate {
   std::int64_t not_after = 0;  // seconds since the epoch
   std::string error;           // unreadable
 };
+// The web front end's settings ([web] of bastion.toml); the defaults are
+// `bastion init`'s.
+struct SelfWeb {
+  std::vector<std::string> https_listen = {"0.0.0.0:8443"};  // [] : the web front end is off
+  std::vector<std::string> http_listen;                      // plain HTTP, for a local proxy
+  std::int64_t session_idle_seconds = 900;                   // automatic logoff
+  std::int64_t session_max_seconds = 43200;                  // absolute session lifetime
+  std::int64_t hsts_max_age = 31536000;                      // 0: no Strict-Transport-Security
+};
 struct SelfState {
   std::string data_dir;
   std::string ae_title;
-  std::vector<SelfListener> listeners;
+  std::vector<SelfListener> listeners;  // DICOM
+  SelfWeb web;
   std::vector<SelfNode> nodes;
   std::vector<SelfCertificate> certificates;
   std::int64_t now = 0;  // seconds since the epoch
 };
 
-// Checks Bastion's configuration from the inside (S1-S4, docs/scan.md).
+// Checks Bastion's configuration from the inside (S1-S5, docs/scan.md).
 std::vector<Finding> CheckSelf(const SelfState& state);
 
 // ---------------------------------------------------------------- running

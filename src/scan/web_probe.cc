@@ -260,9 +260,13 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
                    root + "/dcm4chee-arc/aets/" + j[0]["dicomAETitle"].get<std::string>() + "/rs");
   }
   std::string qido_base;
+  std::string qido_refused;  // the first base that asked for a login
   for (const auto& base : bases) {
     HttpAnswer q = http.Get(base + "/studies?limit=1");
-    if (q.status == 401) auth_required = true;
+    if (q.status == 401) {
+      auth_required = true;
+      if (qido_refused.empty()) qido_refused = base;
+    }
     long n = JsonCount(q);
     if (n < 0) continue;
     qido_base = base;
@@ -299,6 +303,10 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
                     sent, received, sw));
     break;
   }
+  if (qido_base.empty() && !qido_refused.empty())
+    report.findings.push_back(MakeFinding(
+        "W3", Severity::kInfo, root, "DICOMweb (QIDO-RS) requires a login",
+        "GET " + qido_refused + "/studies?limit=1 (QIDO-RS), no credentials", "HTTP 401", sw));
   if (!qido_base.empty() && options.allow_write) {
     std::string part10 = SyntheticInstancePart10();
     std::string boundary = "bastion-scan-boundary-7f3a";
@@ -427,10 +435,28 @@ void ScanWeb(const Options& options, Pacer& pacer, const std::string& url, Repor
     }
     TlsOutcome t = ProbeTls(address, port, b.host, options, pacer);
     TlsFindings("W7", root, t, sw, false, !options.ca_file.empty(), report, svc);
-    if (!home.headers.count("strict-transport-security"))
+    if (!home.headers.count("strict-transport-security")) {
       report.findings.push_back(
           MakeFinding("W7", Severity::kMedium, root, "no Strict-Transport-Security header",
                       "GET " + root + "/", Status(home) + " without HSTS", sw));
+    } else {
+      // max-age=0 tells browsers to forget HSTS; a short one lapses between visits.
+      const std::string& hsts = home.headers.at("strict-transport-security");
+      std::int64_t max_age = HstsMaxAge(hsts);
+      std::string received = Status(home) + ", Strict-Transport-Security: " + Printable(hsts);
+      if (max_age <= 0)
+        report.findings.push_back(MakeFinding(
+            "W7", Severity::kMedium, root,
+            max_age == 0 ? "Strict-Transport-Security with max-age=0 (HSTS switched off)"
+                         : "Strict-Transport-Security without a valid max-age",
+            "GET " + root + "/", received, sw));
+      else if (max_age < kMinHstsMaxAgeSeconds)
+        report.findings.push_back(MakeFinding("W7", Severity::kLow, root,
+                                              "Strict-Transport-Security max-age " +
+                                                  std::to_string(max_age / 86400) +
+                                                  " days (less than 180)",
+                                              "GET " + root + "/", received, sw));
+    }
   }
   for (const auto* a : {&home, &system, &patients}) {
     if (!a->headers.count("set-cookie")) continue;

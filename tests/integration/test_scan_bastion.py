@@ -7,6 +7,8 @@ reported from the outside and by `--self` from the inside.
 Bastion binds loopback only (harness), so no namespace is needed."""
 
 import json
+import os
+import stat
 
 import harness as h
 import scan_targets as st
@@ -109,10 +111,71 @@ class ScanBastionTest(h.BastionTestCase):
         self.assertEqual(rc, 0)
         s1 = st.findings(report, "S1")
         self.assertEqual(len(s1), 2)
-        # Its own listeners were scanned from the outside too.
-        self.assertEqual({s["endpoint"] for s in report["services"]},
-                         {f"{h.LOOPBACK}:{b.plain_port}", f"{h.LOOPBACK}:{b.tls_port}"})
+        # The web front end from the inside: its listener, logoff and HSTS, all info.
+        s5 = {f["title"] for f in st.findings(report, "S5")}
+        self.assertIn(f"HTTPS (web UI, viewer, DICOMweb) listens on {h.LOOPBACK}:{b.https_port} (loopback only)",
+                      s5)
+        self.assertIn("automatic logoff after 15 minutes idle; a session ends after 12 hours however active", s5)
+        # Its own listeners were scanned from the outside too, the web one included.
+        url = f"https://{h.LOOPBACK}:{b.https_port}"
+        services = {s["endpoint"]: s for s in report["services"]}
+        self.assertEqual(set(services), {f"{h.LOOPBACK}:{b.plain_port}", f"{h.LOOPBACK}:{b.tls_port}", url})
+        self.assertEqual(services[url]["protocol"], "https")
+        self.assertIn(services[url]["details"]["tls_version"], ("TLSv1.2", "TLSv1.3"))
+        self.assertIn(url, report["scope"]["web"])
+        for fid in ("W2", "W3", "W7"):
+            self.assertTrue(st.findings(report, fid, target=url), fid)
+        # Its own CA is trusted: the certificate is judged, not called untrusted.
+        self.assertFalse([f for f in report["findings"] if f["title"].startswith("certificate not verified")],
+                         report["findings"])
+        # The saved copy for the web UI: the same bytes, owner-only.
+        path = os.path.join(b.data, "self-scan", "latest.json")
+        with open(path) as f:
+            saved = f.read()
+        self.assertEqual(saved, p.stdout)
+        self.assertEqual(json.loads(saved)["schema"], "bastion-scan/1")
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode), 0o700)
+        self.assertEqual(sorted(os.listdir(os.path.dirname(path))), ["latest.json"])
         b.stop()
+
+    def test_self_scan_reports_a_weak_web_configuration(self):
+        """[web] with a one-hour automatic logoff and HSTS off: S5 from the
+        inside, and the missing header seen from the outside as well. The
+        saved report is JSON whatever --format the run printed."""
+        b = self.new_bastion()
+        b.set_config("web", "session_idle_seconds", "3600")
+        b.set_config("web", "hsts_max_age", "0")
+        b.start()
+        p = b.cli("scan", "--self", "--data", b.data, "--format", "text", timeout=240)
+        self.assertEqual(p.returncode, 11, p.out[-4000:])
+        self.assertIn("S5", p.stdout)
+        with open(os.path.join(b.data, "self-scan", "latest.json")) as f:
+            report = json.load(f)
+        self.assertEqual(report["summary"]["exit_code"], 11)
+        s5 = st.findings(report, "S5", "medium")
+        titles = sorted(f["title"] for f in s5)
+        self.assertEqual(len(s5), 2, report["findings"])
+        self.assertTrue(titles[0].startswith("Strict-Transport-Security is off"), titles)
+        self.assertTrue(titles[1].startswith("automatic logoff only after 1 hour idle"), titles)
+        logoff = next(f for f in s5 if "logoff" in f["title"])
+        self.assertEqual(logoff["hipaa"], "45 CFR 164.312(a)(2)(iii) Automatic logoff")
+        self.assertIn("session_idle_seconds", logoff["fix"])
+        url = f"https://{h.LOOPBACK}:{b.https_port}"
+        w7 = st.findings(report, "W7", "medium", target=url)
+        self.assertEqual([f["title"] for f in w7], ["no Strict-Transport-Security header"], report["findings"])
+        # Nothing else is wrong with it.
+        self.assertEqual({f["id"] for f in st.above_info(report)}, {"S5", "W7"})
+        b.stop()
+
+    def test_self_scan_that_cannot_be_saved_still_reports(self):
+        b = self.new_bastion()
+        with open(os.path.join(b.data, "self-scan"), "w") as f:
+            f.write("in the way\n")
+        rc, report, p = scan(b, "--self", "--data", b.data)
+        self.assertIn("cannot save the self-scan", p.stderr)
+        self.assertTrue(st.findings(report, "S1"), report["findings"])
+        self.assertEqual(rc, report["summary"]["exit_code"])
 
     def test_behind_the_tls_handshake_with_a_node_certificate(self):
         """With a registered node's certificate the checks run over DICOM TLS:

@@ -95,8 +95,8 @@ TEST(Vulnerabilities, TableByVersion) {
 
 TEST(Checks, EveryCheckSaysWhyWhereAndHow) {
   for (const char* id :
-       {"D1",  "D2",  "D3", "D4", "D5", "D6", "D7", "D8", "D9", "D10", "D11", "D12", "D13",
-        "D14", "D15", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "S1",  "S2",  "S3",  "S4"}) {
+       {"D1",  "D2", "D3", "D4", "D5", "D6", "D7", "D8", "D9", "D10", "D11", "D12", "D13", "D14",
+        "D15", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "S1", "S2",  "S3",  "S4",  "S5"}) {
     const CheckInfo* c = FindCheck(id);
     ASSERT_NE(c, nullptr) << id;
     EXPECT_FALSE(c->name.empty()) << id;
@@ -104,6 +104,16 @@ TEST(Checks, EveryCheckSaysWhyWhereAndHow) {
     EXPECT_NE(c->hipaa.find("164.3"), std::string_view::npos) << id;
     EXPECT_FALSE(c->fix.empty()) << id;
   }
+}
+
+TEST(Hsts, MaxAge) {
+  EXPECT_EQ(HstsMaxAge("max-age=31536000; includeSubDomains"), 31536000);
+  EXPECT_EQ(HstsMaxAge("includeSubDomains; Max-Age = \"600\""), 600);
+  EXPECT_EQ(HstsMaxAge("max-age=0"), 0);
+  EXPECT_EQ(HstsMaxAge("includeSubDomains"), -1);
+  EXPECT_EQ(HstsMaxAge("max-age=soon"), -1);
+  EXPECT_EQ(HstsMaxAge("max-age=-5"), -1);
+  EXPECT_EQ(HstsMaxAge("max-age=99999999999999999999999"), -1);
 }
 
 TEST(Checks, FixIsSpecificToTheRecognisedSoftware) {

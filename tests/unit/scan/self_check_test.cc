@@ -26,10 +26,106 @@ Severity Worst(const std::vector<Finding>& f, const std::string& id = "") {
   return w;
 }
 
+std::vector<Finding> Only(const std::vector<Finding>& f, const std::string& id,
+                          Severity at_least = Severity::kInfo) {
+  std::vector<Finding> out;
+  for (const auto& x : f)
+    if (x.id == id && x.severity >= at_least) out.push_back(x);
+  return out;
+}
+
 TEST(SelfCheck, DefaultConfigurationIsClean) {
   auto f = CheckSelf(Default());
   EXPECT_EQ(Worst(f), Severity::kInfo);
   EXPECT_EQ(std::count_if(f.begin(), f.end(), [](const Finding& x) { return x.id == "S1"; }), 2);
+  // The web front end of `bastion init`: HTTPS on 8443, 15 minutes idle, 12
+  // hours at most, HSTS for a year; all of it said, none of it a finding.
+  auto web = Only(f, "S5");
+  ASSERT_EQ(web.size(), 3u);
+  EXPECT_EQ(web[0].title, "HTTPS (web UI, viewer, DICOMweb) listens on 0.0.0.0:8443");
+  EXPECT_EQ(web[1].title,
+            "automatic logoff after 15 minutes idle; a session ends after 12 hours however active");
+  EXPECT_EQ(web[2].title, "Strict-Transport-Security for 365 days");
+  for (const auto& x : web) EXPECT_EQ(x.check, "self: web front end");
+}
+
+TEST(SelfCheck, WebListeners) {
+  SelfState s = Default();
+  s.web.http_listen = {"127.0.0.1:8080"};
+  auto f = Only(CheckSelf(s), "S5");
+  EXPECT_EQ(Worst(f), Severity::kInfo) << "plain HTTP on loopback is for a local proxy";
+  EXPECT_TRUE(std::any_of(f.begin(), f.end(), [](const Finding& x) {
+    return x.title.find("plain HTTP listens on 127.0.0.1:8080 (loopback only") == 0;
+  }));
+  s.web.http_listen = {"0.0.0.0:8080"};
+  auto high = Only(CheckSelf(s), "S5", Severity::kHigh);
+  ASSERT_EQ(high.size(), 1u);
+  EXPECT_NE(high[0].title.find("0.0.0.0:8080"), std::string::npos);
+  EXPECT_NE(high[0].fix.find("http_listen"), std::string::npos) << high[0].fix;
+}
+
+TEST(SelfCheck, WebOffSaysSoAndNothingElse) {
+  SelfState s = Default();
+  s.web.https_listen.clear();
+  s.web.session_idle_seconds = 86400;  // unused while nothing listens
+  s.web.hsts_max_age = 0;
+  auto f = Only(CheckSelf(s), "S5");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].title, "the web front end is off");
+  EXPECT_EQ(f[0].severity, Severity::kInfo);
+}
+
+TEST(SelfCheck, AutomaticLogoffLaterThanFifteenMinutes) {
+  SelfState s = Default();
+  s.web.session_idle_seconds = 901;
+  auto f = Only(CheckSelf(s), "S5", Severity::kLow);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, Severity::kMedium);
+  EXPECT_NE(f[0].title.find("901 seconds"), std::string::npos) << f[0].title;
+  EXPECT_EQ(f[0].hipaa, "45 CFR 164.312(a)(2)(iii) Automatic logoff");
+  EXPECT_EQ(f[0].received, "[web] session_idle_seconds = 901");
+  EXPECT_NE(f[0].fix.find("session_idle_seconds = 900"), std::string::npos) << f[0].fix;
+  s.web.session_idle_seconds = 3600;
+  f = Only(CheckSelf(s), "S5", Severity::kLow);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_NE(f[0].title.find("after 1 hour idle"), std::string::npos) << f[0].title;
+  s.web.session_idle_seconds = 900;  // exactly 15 minutes is within the limit
+  EXPECT_EQ(Worst(CheckSelf(s)), Severity::kInfo);
+}
+
+TEST(SelfCheck, SessionLifetimeOverTwelveHours) {
+  SelfState s = Default();
+  s.web.session_max_seconds = 86400;
+  auto f = Only(CheckSelf(s), "S5", Severity::kLow);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, Severity::kLow);
+  EXPECT_NE(f[0].title.find("1 day"), std::string::npos) << f[0].title;
+  EXPECT_NE(f[0].fix.find("session_max_seconds"), std::string::npos);
+  s.web.session_max_seconds = 43200;
+  EXPECT_EQ(Worst(CheckSelf(s)), Severity::kInfo);
+}
+
+TEST(SelfCheck, Hsts) {
+  SelfState s = Default();
+  s.web.hsts_max_age = 0;
+  auto f = Only(CheckSelf(s), "S5", Severity::kLow);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, Severity::kMedium);
+  EXPECT_NE(f[0].title.find("Strict-Transport-Security is off"), std::string::npos);
+  EXPECT_NE(f[0].hipaa.find("164.312(e)(1)"), std::string::npos);
+  EXPECT_NE(f[0].fix.find("hsts_max_age = 31536000"), std::string::npos) << f[0].fix;
+  s.web.hsts_max_age = 179 * 86400;
+  f = Only(CheckSelf(s), "S5", Severity::kLow);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].severity, Severity::kLow);
+  EXPECT_NE(f[0].title.find("179 days"), std::string::npos) << f[0].title;
+  s.web.hsts_max_age = 180 * 86400;
+  EXPECT_EQ(Worst(CheckSelf(s)), Severity::kInfo);
+  // Behind a local proxy (no HTTPS listener of its own) HSTS is the proxy's header.
+  s.web.hsts_max_age = 0;
+  s.web.https_listen.clear();
+  s.web.http_listen = {"127.0.0.1:8080"};
+  EXPECT_EQ(Worst(CheckSelf(s)), Severity::kInfo);
 }
 
 TEST(SelfCheck, PlainOffLoopback) {
