@@ -224,7 +224,8 @@ try {
     const summary = await page.$("#scan-summary");
     const findings = summary ? await page.$$eval("#findings tbody tr", (trs) => trs.map((tr) => tr.innerText)) : [];
     await shot(page, "self-scan");
-    report("self-scan", { summary: summary ? await summary.innerText() : null, findings });
+    report("self-scan", { summary: summary ? await summary.innerText() : null, findings,
+      text: await page.innerText("main") });
     await context.close();
   }
 

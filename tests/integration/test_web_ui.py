@@ -72,6 +72,9 @@ class WebUiTest(h.BastionTestCase):
         files = [os.path.join(h.PYDICOM_TEST_FILES, f) for f in ("CT_small.dcm", "MR_small.dcm")]
         self.assertEqual(b.import_(*files).returncode, 0)
         b.start()
+        # The latest self-scan, for the admin's Self-scan page (a default server is clean).
+        scan = b.cli("scan", "--self", "--data", b.data, "--format", "json", timeout=300)
+        self.assertEqual(scan.returncode, 0, scan.out)
         shots = os.environ.get("BASTION_UI_SHOTS") or os.path.join(self.tmp, "shots")
         os.makedirs(shots, exist_ok=True)
         env = dict(os.environ, BASE=f"https://localhost:{b.https_port}", SPKI=self.spki_pin(b),
@@ -154,6 +157,13 @@ class WebUiTest(h.BastionTestCase):
             self.assertNotIn(s, trail, "a secret reached the audit log")
         self.assertTrue(any("user.add" in row for row in steps["audit"][0]["rows"]))
         self.assertEqual(steps["audit"][0]["foreign"], [])
+
+        selfscan = steps["self-scan"][0]
+        self.assertIsNotNone(selfscan["summary"], "the Self-scan page shows no report")
+        self.assertIn("Worst finding: info", selfscan["summary"])
+        self.assertNotRegex(selfscan["text"], r"\b(null|undefined)\b", "the page shows a missing value as text")
+        self.assertTrue(any("S1" in row for row in selfscan["findings"]), selfscan)
+        self.assertTrue(any("S5" in row for row in selfscan["findings"]), selfscan)
 
         # 4. Idle past the timeout: back to the login page, which says why.
         expired = steps["expired"][0]

@@ -27,6 +27,11 @@
     return node;
   }
 
+  // Replaces a node's children; absent ones (null, false) are skipped, never shown as text.
+  function put(node, ...children) {
+    node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  }
+
   function show(message, kind) {
     banner.textContent = message;
     banner.className = kind || "error";
@@ -95,7 +100,7 @@
 
   function page(title, ...content) {
     document.title = title + " — Bastion";
-    main.replaceChildren(el("h1", {}, title), ...content);
+    put(main, el("h1", {}, title), ...content);
   }
 
   function formData(form) {
@@ -176,17 +181,17 @@
         let detail = r.statusText;
         try { detail = (await r.json()).detail || detail; } catch (e) { /* not JSON */ }
         if (r.status === 403) detail = "Your role does not allow searching studies.";
-        results.replaceChildren(el("p", { class: "error" }, detail));
+        put(results, el("p", { class: "error" }, detail));
         return;
       } else studies = await r.json();
     } catch (e) {
-      results.replaceChildren(el("p", { class: "error" }, "The server cannot be reached."));
+      put(results, el("p", { class: "error" }, "The server cannot be reached."));
       return;
     }
     const more = studies.length > PAGE_SIZE;
     studies = studies.slice(0, PAGE_SIZE);
     if (!studies.length) {
-      results.replaceChildren(el("p", { class: "muted" }, offset ? "No more studies." : "No study matches."));
+      put(results, el("p", { class: "muted" }, offset ? "No more studies." : "No study matches."));
       return;
     }
     const rows = studies.map((s) => {
@@ -207,7 +212,7 @@
       el("span", { class: "muted" }, `Studies ${offset + 1}–${offset + studies.length}`),
       offset > 0 ? el("button", { type: "button", class: "secondary small", onclick: () => go(offset - PAGE_SIZE) }, "Previous") : null,
       more ? el("button", { type: "button", class: "secondary small", onclick: () => go(offset + PAGE_SIZE) }, "Next") : null);
-    results.replaceChildren(
+    put(results, 
       el("table", { class: "list", id: "studies" },
         el("thead", {}, el("tr", {}, ["Patient", "Patient ID", "Born", "Study date", "Modalities", "Description", "Accession", "Series / images", ""].map((h) => el("th", {}, h)))),
         el("tbody", {}, rows)),
@@ -239,7 +244,7 @@
       try {
         const r = await api("POST", "/api/users", { name: data.name, role: data.role, password: data.password || undefined });
         form.reset();
-        notice.replaceChildren(r.password
+        put(notice, r.password
           ? secretBox(`User ${r.name} created.`, r.password, "Its password is shown only now: give it to the person, who should change it.")
           : el("p", { class: "ok" }, `User ${r.name} created.`));
         load();
@@ -249,7 +254,7 @@
     async function load() {
       try {
         const { users } = await api("GET", "/api/users");
-        list.replaceChildren(el("table", { class: "list", id: "users" },
+        put(list, el("table", { class: "list", id: "users" },
           el("thead", {}, el("tr", {}, ["Name", "Role", "Status", "Created", "Changed", ""].map((h) => el("th", {}, h)))),
           el("tbody", {}, users.map((u) => userRow(u)))));
       } catch (e) { failed(e); }
@@ -275,7 +280,7 @@
             } }, "Disable"),
           el("button", { type: "button", class: "small secondary", onclick: () => {
             if (confirm(`Give ${u.name} a new generated password? The old one stops working.`))
-              act("POST", base + "/password", {}, (r) => notice.replaceChildren(secretBox(`New password for ${u.name}.`, r.password, "Shown only now.")));
+              act("POST", base + "/password", {}, (r) => put(notice, secretBox(`New password for ${u.name}.`, r.password, "Shown only now.")));
           } }, "New password")));
     }
     load();
@@ -298,7 +303,7 @@
       const data = formData(form);
       try {
         const r = await api("POST", "/api/tokens", { user: data.user, expires: data.expires, note: data.note });
-        notice.replaceChildren(secretBox(`API token ${r.id} for ${r.user}, expires ${when(r.expires)}.`, r.token,
+        put(notice, secretBox(`API token ${r.id} for ${r.user}, expires ${when(r.expires)}.`, r.token,
           "It is shown only now; send it as \"Authorization: Bearer …\"."));
         load();
       } catch (e) { failed(e); }
@@ -306,12 +311,12 @@
     page("API tokens", notice, list, el("h2", {}, "Create a token"), form);
     try {
       const { users } = await api("GET", "/api/users");
-      userSelect.replaceChildren(...users.filter((u) => !u.disabled).map((u) => el("option", { value: u.name }, `${u.name} (${u.role})`)));
+      put(userSelect, ...users.filter((u) => !u.disabled).map((u) => el("option", { value: u.name }, `${u.name} (${u.role})`)));
     } catch (e) { failed(e); }
     async function load() {
       try {
         const { tokens } = await api("GET", "/api/tokens");
-        list.replaceChildren(tokens.length ? el("table", { class: "list", id: "tokens" },
+        put(list, tokens.length ? el("table", { class: "list", id: "tokens" },
           el("thead", {}, el("tr", {}, ["Id", "User", "State", "Created", "Expires", "Note", ""].map((h) => el("th", {}, h)))),
           el("tbody", {}, tokens.map((t) => el("tr", { "data-token": t.id },
             el("td", {}, el("code", {}, t.id)), el("td", {}, t.user),
@@ -367,7 +372,7 @@
     async function load() {
       try {
         const { nodes } = await api("GET", "/api/nodes");
-        list.replaceChildren(nodes.length ? el("table", { class: "list", id: "nodes" },
+        put(list, nodes.length ? el("table", { class: "list", id: "nodes" },
           el("thead", {}, el("tr", {}, ["AE title", "Addresses", "Port", "Transport", "Allowed", "Identity", ""].map((h) => el("th", {}, h)))),
           el("tbody", {}, nodes.map((n) => el("tr", { "data-node": n.ae_title },
             el("td", {}, n.ae_title), el("td", {}, n.hosts.join(", ")), el("td", {}, n.port || "–"),
@@ -425,13 +430,13 @@
         const p = new URLSearchParams(window.location.search); p.set("before", String(page.next_before));
         history.pushState(null, "", "/audit?" + p); route();
       } }, "Older") : null;
-      results.replaceChildren(
+      put(results, 
         rows.length ? el("table", { class: "list", id: "audit" },
           el("thead", {}, el("tr", {}, ["#", "Time (UTC)", "Type", "Outcome", "Actor", "Address", "Details"].map((h) => el("th", {}, h)))),
           el("tbody", {}, rows)) : el("p", { class: "muted" }, "No record matches."),
         page.scan_limited ? el("p", { class: "muted" }, "The search stopped after a large part of the log; go on with Older.") : null,
         el("div", { class: "pager" }, older));
-    } catch (e) { failed(e); results.replaceChildren(); }
+    } catch (e) { failed(e); put(results, ); }
   }
 
   // --- Self-scan -------------------------------------------------------------
@@ -447,7 +452,7 @@
       report = await api("GET", "/api/self-scan");
     } catch (e) {
       if (e.status === 404) {
-        body.replaceChildren(el("p", { id: "no-scan" }, "No self-scan has been run yet. On the server, run: ",
+        put(body, el("p", { id: "no-scan" }, "No self-scan has been run yet. On the server, run: ",
           el("code", {}, "bastion scan --self --data DIR")));
         return;
       }
@@ -458,7 +463,7 @@
     for (const f of report.findings) counts[f.severity] = (counts[f.severity] || 0) + 1;
     const worst = SEVERITIES.find((s) => counts[s]) || "info";
     const ageDays = (Date.now() - Date.parse(report.finished)) / 86400000;
-    body.replaceChildren(
+    put(body, 
       el("p", { id: "scan-summary" }, "Last run ", el("strong", {}, when(report.finished)),
         ageDays > 7 ? el("span", { class: "warn" }, ` (${Math.floor(ageDays)} days ago: run it again)`) : "",
         ". Worst finding: ", el("span", { class: "sev sev-" + worst }, worst), ". ",
