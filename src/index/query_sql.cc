@@ -314,8 +314,12 @@ std::optional<PlanProbe> BuildPlanProbe(const CatalogQuery& query) {
   return probe;
 }
 
-ModalityPlan ChooseModalityPlan(std::int64_t others, std::int64_t modality) {
-  return modality > others && others < kPlanProbeCap ? ModalityPlan::kCheckEachStudy : ModalityPlan::kFromModality;
+std::int64_t PlanProbeCap(std::size_t limit) {
+  return static_cast<std::int64_t>(std::clamp<std::size_t>(limit, 250, 5000) * 20);
+}
+
+ModalityPlan ChooseModalityPlan(std::int64_t others, std::int64_t modality, std::int64_t cap) {
+  return modality > others && others < cap ? ModalityPlan::kCheckEachStudy : ModalityPlan::kFromModality;
 }
 
 SqlQuery BuildQuerySql(const CatalogQuery& query, ModalityPlan plan) {

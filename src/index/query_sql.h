@@ -42,23 +42,32 @@ struct SqlQuery {
 // A query where there is no choice to make is built as kFromModality.
 enum class ModalityPlan { kFromModality, kCheckEachStudy };
 
-// Two bounded counts that choose the plan: `others` counts (at most
-// kPlanProbeCap) studies the other indexed keys alone find; then `modality`
-// counts series of the listed modalities, at most others + 1. Each takes its
-// LIMIT as the last bind parameter (`limit_parameter`), after `binds`.
+// Two bounded counts that choose the plan: `others` counts studies the other
+// indexed keys alone find; then `modality` counts series of the listed
+// modalities, at most others + 1. Each takes its LIMIT as the last bind
+// parameter (`limit_parameter`), after `binds`. The catalog runs them with
+// the bound kPlanProbeFirstBound, and again up to PlanProbeCap only when
+// both sides reached it.
+// Counting an index entry costs ~0.1 us, walking one with its study and
+// patient rows ~1-2 us; either plan walks at least `limit` entries.
 struct PlanProbe {
   std::string others, modality;
   std::vector<std::variant<std::string, std::int64_t>> binds;
   int limit_parameter = 0;
 };
-inline constexpr std::int64_t kPlanProbeCap = 5000;
+// The counts stop at 20 entries per row asked for (5,000 to 100,000): a
+// probe costs about as much as the cheapest walk could.
+std::int64_t PlanProbeCap(std::size_t limit);
+inline constexpr std::int64_t kPlanProbeFirstBound = 1024;
 
 // The probe, or nothing when the query has no choice to make.
 std::optional<PlanProbe> BuildPlanProbe(const CatalogQuery& query);
-// From the probe's counts: walk whichever side finds fewer rows; when both
-// reach the cap, the modality (its walk reads no study rows it then rejects
-// for the modality, and stops at the limit).
-ModalityPlan ChooseModalityPlan(std::int64_t others, std::int64_t modality);
+// From the probe's counts: walk whichever side finds fewer rows (with
+// independent keys that is also the cheaper way to the first `limit`
+// matches: each side's walk costs ~ limit x studies / the other side's
+// size); when both reach the cap, the modality, whose walk has no
+// correlated probe and stops at the limit.
+ModalityPlan ChooseModalityPlan(std::int64_t others, std::int64_t modality, std::int64_t cap);
 
 SqlQuery BuildQuerySql(const CatalogQuery& query, ModalityPlan plan = ModalityPlan::kFromModality);
 

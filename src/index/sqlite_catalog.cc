@@ -210,11 +210,18 @@ class SqliteCatalog final : public Catalog {
     // query changes the speed, not the answer.
     internal::ModalityPlan plan = internal::ModalityPlan::kFromModality;
     if (auto probe = internal::BuildPlanProbe(query)) {
-      BASTION_ASSIGN_OR_RETURN(std::int64_t others, Count(db, probe->others, probe->binds, probe->limit_parameter,
-                                                          internal::kPlanProbeCap));
-      BASTION_ASSIGN_OR_RETURN(std::int64_t modality,
-                               Count(db, probe->modality, probe->binds, probe->limit_parameter, others + 1));
-      plan = internal::ChooseModalityPlan(others, modality);
+      // A small bound first: most queries have one side far smaller than the
+      // other (a patient ID, a modality nobody has), and then the second
+      // round, up to the cap, is not needed.
+      const std::int64_t cap = internal::PlanProbeCap(query.limit);
+      std::int64_t others = 0, modality = 0;
+      for (std::int64_t bound : {std::min<std::int64_t>(internal::kPlanProbeFirstBound, cap), cap}) {
+        BASTION_ASSIGN_OR_RETURN(others, Count(db, probe->others, probe->binds, probe->limit_parameter, bound));
+        BASTION_ASSIGN_OR_RETURN(modality, Count(db, probe->modality, probe->binds, probe->limit_parameter,
+                                                 others < bound ? others + 1 : bound));
+        if (others < bound || modality < bound) break;
+      }
+      plan = internal::ChooseModalityPlan(others, modality, cap);
     }
     internal::SqlQuery q = internal::BuildQuerySql(query, plan);
     auto prepared = Prepare(db, q.sql, q.binds);

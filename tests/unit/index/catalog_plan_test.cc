@@ -194,10 +194,14 @@ TEST_F(CatalogPlanTest, NameTrigramMatch) {
 
 TEST_F(CatalogPlanTest, PlanFollowsTheCounts) {
   using internal::ChooseModalityPlan;
-  EXPECT_EQ(ChooseModalityPlan(3, 4), ModalityPlan::kCheckEachStudy);      // patient ID, common modality
-  EXPECT_EQ(ChooseModalityPlan(872, 0), ModalityPlan::kFromModality);      // modality nobody has
-  EXPECT_EQ(ChooseModalityPlan(872, 500), ModalityPlan::kFromModality);    // rarer than the date range
-  EXPECT_EQ(ChooseModalityPlan(internal::kPlanProbeCap, internal::kPlanProbeCap + 1), ModalityPlan::kFromModality);
+  const std::int64_t cap = internal::PlanProbeCap(101);
+  EXPECT_EQ(cap, 5000);
+  EXPECT_EQ(internal::PlanProbeCap(1001), 20020);
+  EXPECT_EQ(internal::PlanProbeCap(1000000), 100000);
+  EXPECT_EQ(ChooseModalityPlan(3, 4, cap), ModalityPlan::kCheckEachStudy);    // patient ID, common modality
+  EXPECT_EQ(ChooseModalityPlan(872, 0, cap), ModalityPlan::kFromModality);    // modality nobody has
+  EXPECT_EQ(ChooseModalityPlan(872, 500, cap), ModalityPlan::kFromModality);  // rarer than the date range
+  EXPECT_EQ(ChooseModalityPlan(cap, cap + 1, cap), ModalityPlan::kFromModality);  // both large
   auto q = Query({{Attribute::kModalitiesInStudy, "MR"}}, 10);
   EXPECT_FALSE(internal::BuildPlanProbe(q).has_value());  // nothing else finds studies
   q = Query({{Attribute::kModalitiesInStudy, "MR"}, {Attribute::kStudyDescription, "X*"}}, 10);
