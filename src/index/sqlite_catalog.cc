@@ -12,7 +12,9 @@
 namespace bastion::index {
 namespace {
 
-constexpr int kSchemaVersion = 2;  // 2: patient_name_upper is Unicode upper case; series_modality covers study_pk
+// 2: patient_name_upper is Unicode upper case; series_modality covers study_pk.
+// 3: patient_name_trigrams.
+constexpr int kSchemaVersion = 3;
 
 // Names are matched case-insensitively (PS3.4 C.2.2.2.1 leaves it to the
 // implementation; radiologists expect "smith" to find "SMITH"): the upper-case
@@ -30,6 +32,12 @@ CREATE TABLE IF NOT EXISTS patients (
   UNIQUE (patient_id, issuer)
 );
 CREATE INDEX IF NOT EXISTS patients_name ON patients (patient_name_upper);
+-- Every three consecutive characters of each patient's upper-case name
+-- (query_sql.h TrigramText; rowid = patients.pk), for name patterns the
+-- index above cannot serve: "*SMITH*" (a leading wildcard, as viewers send
+-- for "contains") and ideographic or phonetic groups. Case-sensitive: the
+-- text is already upper case, exactly as the matcher compares it.
+CREATE VIRTUAL TABLE IF NOT EXISTS patient_name_trigrams USING fts5 (name, tokenize = 'trigram case_sensitive 1');
 CREATE TABLE IF NOT EXISTS studies (
   pk INTEGER PRIMARY KEY,
   patient_pk INTEGER NOT NULL REFERENCES patients (pk),
@@ -196,21 +204,29 @@ class SqliteCatalog final : public Catalog {
   }
 
   Result<std::vector<CatalogRow>> Find(const CatalogQuery& query) override {
-    internal::SqlQuery q = internal::BuildQuerySql(query);
     Reader reader(*this);
     sqlite3* db = reader.db();
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db, q.sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
-      return Status(Code::kInternal, std::string("catalog query: ") + sqlite3_errmsg(db));
-    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
-    for (std::size_t i = 0; i < q.binds.size(); ++i) {
-      int at = static_cast<int>(i + 1);
-      if (at > sqlite3_bind_parameter_count(raw)) break;
-      if (auto* text = std::get_if<std::string>(&q.binds[i]))
-        sqlite3_bind_text(raw, at, text->data(), static_cast<int>(text->size()), SQLITE_TRANSIENT);
-      else
-        sqlite3_bind_int64(raw, at, std::get<std::int64_t>(q.binds[i]));
+    // The counts only choose the plan: a row inserted between them and the
+    // query changes the speed, not the answer.
+    internal::ModalityPlan plan = internal::ModalityPlan::kFromModality;
+    if (auto probe = internal::BuildPlanProbe(query)) {
+      // A small bound first: most queries have one side far smaller than the
+      // other (a patient ID, a modality nobody has), and then the second
+      // round, up to the cap, is not needed.
+      const std::int64_t cap = internal::PlanProbeCap(query.limit);
+      std::int64_t others = 0, modality = 0;
+      for (std::int64_t bound : {std::min<std::int64_t>(internal::kPlanProbeFirstBound, cap), cap}) {
+        BASTION_ASSIGN_OR_RETURN(others, Count(db, probe->others, probe->binds, probe->limit_parameter, bound));
+        BASTION_ASSIGN_OR_RETURN(modality, Count(db, probe->modality, probe->binds, probe->limit_parameter,
+                                                 others < bound ? others + 1 : bound));
+        if (others < bound || modality < bound) break;
+      }
+      plan = internal::ChooseModalityPlan(others, modality, cap);
     }
+    internal::SqlQuery q = internal::BuildQuerySql(query, plan);
+    auto prepared = Prepare(db, q.sql, q.binds);
+    if (!prepared.ok()) return prepared.status();
+    sqlite3_stmt* raw = prepared->get();
     std::vector<CatalogRow> rows;
     int rc;
     while (rows.size() < query.limit && (rc = sqlite3_step(raw)) == SQLITE_ROW) {
@@ -235,6 +251,37 @@ class SqliteCatalog final : public Catalog {
     if (rows.size() < query.limit && rc != SQLITE_DONE)
       return Status(Code::kIo, std::string("catalog query: ") + sqlite3_errmsg(db));
     return rows;
+  }
+
+  using StatementPtr = std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>;
+
+  // `sql` prepared on `db` with `binds` as ?1, ?2, ...
+  static Result<StatementPtr> Prepare(sqlite3* db, const std::string& sql,
+                                      const std::vector<std::variant<std::string, std::int64_t>>& binds) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
+      return Status(Code::kInternal, std::string("catalog query: ") + sqlite3_errmsg(db));
+    StatementPtr stmt(raw, sqlite3_finalize);
+    for (std::size_t i = 0; i < binds.size(); ++i) {
+      int at = static_cast<int>(i + 1);
+      if (at > sqlite3_bind_parameter_count(raw)) break;
+      if (auto* text = std::get_if<std::string>(&binds[i]))
+        sqlite3_bind_text(raw, at, text->data(), static_cast<int>(text->size()), SQLITE_TRANSIENT);
+      else
+        sqlite3_bind_int64(raw, at, std::get<std::int64_t>(binds[i]));
+    }
+    return stmt;
+  }
+
+  // One of a PlanProbe's counts, with `limit` as parameter `limit_parameter`.
+  static Result<std::int64_t> Count(sqlite3* db, const std::string& sql,
+                                    const std::vector<std::variant<std::string, std::int64_t>>& binds,
+                                    int limit_parameter, std::int64_t limit) {
+    BASTION_ASSIGN_OR_RETURN(StatementPtr stmt, Prepare(db, sql, binds));
+    sqlite3_bind_int64(stmt.get(), limit_parameter, limit);
+    if (sqlite3_step(stmt.get()) != SQLITE_ROW)
+      return Status(Code::kIo, std::string("catalog query: ") + sqlite3_errmsg(db));
+    return sqlite3_column_int64(stmt.get(), 0);
   }
 
   Status ForEachInstance(
@@ -323,11 +370,19 @@ class SqliteCatalog final : public Catalog {
       int rc = q.Step();
       if (rc == SQLITE_DONE) {
         s = Exec("INSERT INTO schema_version VALUES (" + std::to_string(kSchemaVersion) + ")");
-      } else if (rc == SQLITE_ROW && q.ColumnInt(0) == 1) {
+      } else if (rc == SQLITE_ROW && q.ColumnInt(0) >= 1 && q.ColumnInt(0) < kSchemaVersion) {
+        std::int64_t from = q.ColumnInt(0);
         // 1 -> 2: names were upper-cased in ASCII only.
-        s = Exec("UPDATE patients SET patient_name_upper = bastion_upper(patient_name); "
-                 "DROP INDEX series_modality; CREATE INDEX series_modality ON series (modality, study_pk); "
-                 "UPDATE schema_version SET version = 2");
+        if (from < 2)
+          s = Exec("UPDATE patients SET patient_name_upper = bastion_upper(patient_name); "
+                   "DROP INDEX series_modality; CREATE INDEX series_modality ON series (modality, study_pk)");
+        // 2 -> 3: the trigram index (kSchema created it empty), in this
+        // transaction: a catalog is never at version 3 with names missing.
+        if (s.ok() && from < 3)
+          s = Exec("DELETE FROM patient_name_trigrams; "
+                   "INSERT INTO patient_name_trigrams (rowid, name) "
+                   "SELECT pk, bastion_trigram_text(patient_name_upper) FROM patients");
+        if (s.ok()) s = Exec("UPDATE schema_version SET version = " + std::to_string(kSchemaVersion));
       } else if (rc == SQLITE_ROW && q.ColumnInt(0) != kSchemaVersion) {
         s = Status(Code::kUnsupported, "catalog schema version " + std::to_string(q.ColumnInt(0)) +
                                            " is not the one this Bastion knows (" +
@@ -397,6 +452,11 @@ class SqliteCatalog final : public Catalog {
                  q.Text(1, h.patient_id).Text(2, h.issuer_of_patient_id).Text(3, h.patient_name);
                  q.Text(4, dicom::UpperCaseUtf8(h.patient_name)).Text(5, Date(h.patient_birth_date)).Text(6, h.patient_sex);
                }));
+    if (patient.second) {
+      Use q(*stmt("INSERT INTO patient_name_trigrams (rowid, name) VALUES (?1, ?2)"));
+      q.Int(1, patient.first).Text(2, internal::TrigramText(dicom::UpperCaseUtf8(h.patient_name)));
+      if (q.Step() != SQLITE_DONE) return Error("insert patient name trigrams");
+    }
     BASTION_ASSIGN_OR_RETURN(
         auto study,
         Upsert("SELECT pk FROM studies WHERE study_uid = ?1", [&](Use& q) { q.Text(1, h.study_instance_uid); },
