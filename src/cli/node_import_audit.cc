@@ -8,7 +8,6 @@
 #include "archive/admin.h"
 #include "cli/commands.h"
 #include "cli/stack.h"
-#include "security/association_policy.h"
 #include "security/nodes.h"
 #include "security/pki.h"
 #include "util/fs.h"
@@ -18,25 +17,17 @@
 namespace bastion::cli {
 namespace {
 
-audit::Actor Operator() {
-  auto who = security::Principal::LocalOperator();
-  return audit::Actor{"local-operator", who.id, ""};
-}
-
 // Node registry changes through archive::Administration (the code the web
 // UI's admin pages use): under the registry lock, checked against the
 // self-check, saved atomically, audited as the local operator.
 int ChangeNodes(const std::filesystem::path& data,
                 const std::function<Status(archive::Administration&, const audit::Actor&)>& change) {
-  auto stack = OpenStack(data);
-  if (!stack.ok()) {
-    PrintError(stack.status().ToString());
+  auto opened = OpenAdministration(data);
+  if (!opened.ok()) {
+    PrintError(opened.status().ToString());
     return kExitFailed;
   }
-  security::UserStore users(security::UsersPath(data), security::UsersLockPath(data));
-  security::TokenStore tokens(security::TokensPath(data), security::TokensLockPath(data), users);
-  archive::Administration admin(stack->config, users, tokens, *stack->audit);
-  if (Status s = change(admin, Operator()); !s.ok()) {
+  if (Status s = change(*(*opened)->admin, Operator()); !s.ok()) {
     PrintError(s.code() == Code::kIo || s.code() == Code::kInternal ? s.ToString() : s.message());
     return s.code() == Code::kInvalidArgument   ? kExitUsage
            : s.code() == Code::kInsecureConfig ? kExitInsecureConfig

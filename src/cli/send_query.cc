@@ -18,11 +18,6 @@ std::string HexStatus(std::uint16_t status) {
   return buf;
 }
 
-audit::Actor Operator() {
-  auto who = security::Principal::LocalOperator();
-  return audit::Actor{"local-operator", who.id, ""};
-}
-
 }  // namespace
 
 int Send(const std::filesystem::path& data, const std::string& to, const std::vector<std::string>& study_uids) {

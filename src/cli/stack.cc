@@ -32,4 +32,22 @@ Result<Stack> OpenStack(const std::filesystem::path& data) {
   return s;
 }
 
+Result<std::unique_ptr<AdminStack>> OpenAdministration(const std::filesystem::path& data) {
+  auto a = std::make_unique<AdminStack>();
+  BASTION_ASSIGN_OR_RETURN(a->config, LoadConfig(data));
+  BASTION_ASSIGN_OR_RETURN(a->audit, audit::OpenAuditLog(DataLayout(data).audit()));
+  a->users = std::make_unique<security::UserStore>(security::UsersPath(data), security::UsersLockPath(data));
+  BASTION_RETURN_IF_ERROR(a->users->Reload());
+  a->tokens = std::make_unique<security::TokenStore>(security::TokensPath(data), security::TokensLockPath(data),
+                                                    *a->users);
+  BASTION_RETURN_IF_ERROR(a->tokens->Reload());
+  a->admin = std::make_unique<archive::Administration>(a->config, *a->users, *a->tokens, *a->audit);
+  return a;
+}
+
+audit::Actor Operator() {
+  auto who = security::Principal::LocalOperator();
+  return audit::Actor{"local-operator", who.id, ""};
+}
+
 }  // namespace bastion::cli

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "archive/admin.h"
 #include "archive/archive.h"
 #include "audit/audit_log.h"
 #include "blobs/blob_store.h"
@@ -39,6 +40,22 @@ struct Stack {
 };
 
 Result<Stack> OpenStack(const std::filesystem::path& data);
+
+// What the change commands (`user`, `token`, `node`) work through:
+// archive::Administration, the code behind the web UI's admin pages, over
+// this data directory's stores and audit log (no catalog, no blobs).
+struct AdminStack {
+  Config config;
+  std::unique_ptr<audit::AuditLog> audit;
+  std::unique_ptr<security::UserStore> users;
+  std::unique_ptr<security::TokenStore> tokens;
+  std::unique_ptr<archive::Administration> admin;
+};
+
+Result<std::unique_ptr<AdminStack>> OpenAdministration(const std::filesystem::path& data);
+
+// The audit actor of every CLI change: the OS user at the shell.
+audit::Actor Operator();
 
 // Prints "bastion: error: ..." on stderr.
 void PrintError(const std::string& message);

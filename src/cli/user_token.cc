@@ -26,11 +26,6 @@
 namespace bastion::cli {
 namespace {
 
-audit::Actor Operator() {
-  auto who = security::Principal::LocalOperator();
-  return audit::Actor{"local-operator", who.id, ""};
-}
-
 // stdout carries passwords and tokens alone: the ordinary log goes to stderr, warnings and worse only.
 void QuietLogs() {
   if (!spdlog::get("bastion")) InitLogging("warn");
@@ -89,33 +84,10 @@ std::string Describe(security::Role role) {
   return std::string(security::RoleName(role)) + ": " + security::PermissionsFor(role).ToString();
 }
 
-// What the change commands work through: archive::Administration, the same
-// code the web UI's admin pages use, with this data directory's stores and
-// audit log, acting as the local operator.
-struct AdminContext {
-  Config config;
-  std::unique_ptr<audit::AuditLog> audit;
-  std::unique_ptr<security::UserStore> users;
-  std::unique_ptr<security::TokenStore> tokens;
-  std::unique_ptr<archive::Administration> admin;
-};
-
-Result<std::unique_ptr<AdminContext>> OpenAdmin(const std::filesystem::path& data) {
+// The data directory must exist (a clearer message than a missing config's).
+Result<std::unique_ptr<AdminStack>> OpenAdmin(const std::filesystem::path& data) {
   BASTION_RETURN_IF_ERROR(RequireDataDir(data));
-  auto c = std::make_unique<AdminContext>();
-  auto config = LoadConfig(data);
-  if (!config.ok()) return config.status();
-  c->config = std::move(*config);
-  auto audit = audit::OpenAuditLog(DataLayout(data).audit());
-  if (!audit.ok()) return audit.status();
-  c->audit = std::move(*audit);
-  c->users = std::make_unique<security::UserStore>(security::UsersPath(data), security::UsersLockPath(data));
-  BASTION_RETURN_IF_ERROR(c->users->Reload());
-  c->tokens = std::make_unique<security::TokenStore>(security::TokensPath(data), security::TokensLockPath(data),
-                                                     *c->users);
-  BASTION_RETURN_IF_ERROR(c->tokens->Reload());
-  c->admin = std::make_unique<archive::Administration>(c->config, *c->users, *c->tokens, *c->audit);
-  return c;
+  return OpenAdministration(data);
 }
 
 }  // namespace

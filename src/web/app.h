@@ -92,7 +92,6 @@ class WebApp {
   Response RemoveNode(Request& request);
   Response ReadAudit(Request& request);
   Response SelfScan(Request& request);
-  const Viewer& viewer() const { return viewer_; }
   // DICOMweb (dicomweb.cc)
   Response Search(Request& request);  // QIDO-RS at every level
   Response RetrieveInstances(Request& request);

@@ -33,9 +33,6 @@ class Viewer {
   // by the router: no dot segments, no separators inside a segment).
   Response Serve(std::string_view relative) const;
 
-  // The policy sent with the viewer's pages and scripts.
-  const std::string& content_security_policy() const { return csp_; }
-
   // A file's media type by its extension ("application/wasm", ...); empty
   // for extensions the viewer does not use (they are not served).
   static std::string_view MediaTypeOf(std::string_view name);
