@@ -35,6 +35,7 @@
 #include "util/config.h"
 #include "util/group_commit.h"
 #include "util/status.h"
+#include "util/worker.h"
 
 namespace bastion::archive {
 
@@ -238,8 +239,22 @@ class Archive {
 
  private:
   using CommitOutcome = Result<index::InsertOutcome>;
+  // A received object on its way into the catalog and the audit trail.
+  struct PendingStore {
+    index::InstanceRecord record;
+    audit::Actor actor;
+    nlohmann::json details;  // of its audit record; the commit adds the outcome
+  };
+  struct CommittedStore {
+    CommitOutcome outcome;
+    Status audited;  // its audit record is durable (when outcome is ok)
+  };
 
+  // Catalog rows for objects already in the blob store, durable on return (recovery).
   std::vector<CommitOutcome> CommitBatch(std::vector<index::InstanceRecord>& batch);
+  // The ingest group commit: the blob store's flush, then the catalog rows,
+  // then the catalog's flush and the audit records at the same time.
+  std::vector<CommittedStore> CommitStores(std::vector<PendingStore>& batch);
   StoreResult Reject(const security::Principal& who, const ClaimedIdentity& claimed, Status why,
                      std::uint64_t size);
   Status Audit(audit::AuditEvent event);
@@ -251,7 +266,8 @@ class Archive {
 
   const Config config_;
   Dependencies deps_;
-  GroupCommit<index::InstanceRecord, CommitOutcome> commit_;
+  Worker catalog_syncer_;  // flushes the catalog while the commit leader writes the audit records
+  GroupCommit<PendingStore, CommittedStore> commit_;
 };
 
 }  // namespace bastion::archive

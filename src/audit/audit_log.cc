@@ -55,18 +55,33 @@ Result<Tail> ReadTail(int fd, off_t size) {
 class FileAuditLog final : public AuditLog {
  public:
   FileAuditLog(UniqueFd fd, std::filesystem::path path)
-      : fd_(std::move(fd)), path_(std::move(path)), commit_([this](std::vector<AuditEvent>& batch) { return Write(batch); }, 512) {}
+      : fd_(std::move(fd)),
+        path_(std::move(path)),
+        commit_([this](std::vector<Records>& batch) { return Write(batch); }, 512) {}
 
-  Status Append(AuditEvent event) override { return commit_.Submit(std::move(event)); }
+  Status Append(AuditEvent event) override {
+    Records one;
+    one.events.push_back(std::move(event));
+    return commit_.Submit(std::move(one));
+  }
+  Status AppendAll(std::vector<AuditEvent> events) override {
+    if (events.empty()) return Status::Ok();
+    return commit_.Submit(Records{std::move(events)});
+  }
   Result<AuditPage> Read(const AuditQuery& query) override { return ReadAuditLog(path_, query); }
 
  private:
-  std::vector<Status> Write(std::vector<AuditEvent>& batch) {
+  // One caller's records; they stay together in the chain.
+  struct Records {
+    std::vector<AuditEvent> events;
+  };
+
+  std::vector<Status> Write(std::vector<Records>& batch) {
     Status s = WriteLocked(batch);
     return std::vector<Status>(batch.size(), s);
   }
 
-  Status WriteLocked(std::vector<AuditEvent>& batch) {
+  Status WriteLocked(std::vector<Records>& batch) {
     while (::flock(fd_.get(), LOCK_EX) != 0)
       if (errno != EINTR) return ErrnoStatus("lock audit log");
     struct Unlock {
@@ -82,7 +97,7 @@ class FileAuditLog final : public AuditLog {
     }
     std::string out;
     Tail tail = tail_;
-    for (auto& e : batch) {
+    for (auto& e : Flatten(batch)) {
       nlohmann::json rec = {
           {"seq", tail.seq + 1},
           {"time", UtcTimestampNow()},
@@ -111,11 +126,19 @@ class FileAuditLog final : public AuditLog {
     return Status::Ok();
   }
 
+  // Each caller's records, in order, caller after caller.
+  static std::vector<AuditEvent> Flatten(std::vector<Records>& batch) {
+    std::vector<AuditEvent> all;
+    for (auto& r : batch)
+      for (auto& e : r.events) all.push_back(std::move(e));
+    return all;
+  }
+
   UniqueFd fd_;
   const std::filesystem::path path_;
   Tail tail_;              // only touched by the group-commit leader
   off_t known_size_ = -1;  // likewise
-  GroupCommit<AuditEvent, Status> commit_;
+  GroupCommit<Records, Status> commit_;
 };
 
 }  // namespace

@@ -44,6 +44,12 @@ class AuditLog {
   virtual ~AuditLog() = default;
   // Durable on return. Concurrent callers share one fsync.
   virtual Status Append(AuditEvent event) = 0;
+  // Several records, consecutive in the chain, with one fsync. Durable on
+  // return; on failure none of them may be assumed written.
+  virtual Status AppendAll(std::vector<AuditEvent> events) {
+    for (auto& e : events) BASTION_RETURN_IF_ERROR(Append(std::move(e)));
+    return Status::Ok();
+  }
   // A page of records, newest first (audit_reader.h).
   virtual Result<AuditPage> Read(const AuditQuery& query) {
     (void)query;

@@ -2,8 +2,11 @@
 // reasons: docs/catalog.md.
 //
 // Contract (tests/unit/index runs it against every implementation):
-//  - InsertBatch() is atomic and durable: when it returns, either every row of
-//    the batch is committed or none is.
+//  - InsertBatch() is atomic: when it returns, either every row of the batch
+//    is committed or none is. It is durable on return too, unless the caller
+//    asked for Durability::kAfterSync: then it is durable once a later Sync()
+//    has returned (the ingest path flushes the catalog while it writes the
+//    audit record, instead of one after the other).
 //  - Inserting an instance already present with the same blob is kDuplicate;
 //    with a different blob, kConflict (the row is not changed).
 //  - Several processes may share one catalog.
@@ -73,8 +76,17 @@ class Catalog {
  public:
   virtual ~Catalog() = default;
 
+  enum class Durability { kOnReturn, kAfterSync };
+
   // One transaction for the whole batch; one outcome per record, in order.
-  virtual Result<std::vector<InsertOutcome>> InsertBatch(std::span<const InstanceRecord> records) = 0;
+  Result<std::vector<InsertOutcome>> InsertBatch(std::span<const InstanceRecord> records) {
+    return InsertBatch(records, Durability::kOnReturn);
+  }
+  virtual Result<std::vector<InsertOutcome>> InsertBatch(std::span<const InstanceRecord> records,
+                                                         Durability durability) = 0;
+  // Makes every batch committed before this call durable. Thread-safe; may
+  // run beside inserts and queries.
+  virtual Status Sync() = 0;
   virtual Result<std::optional<std::string>> FindBlobKey(const std::string& sop_instance_uid) = 0;
   virtual Result<bool> HasBlobKey(const std::string& blob_key) = 0;
   virtual Result<CatalogCounts> Counts() = 0;
@@ -86,7 +98,9 @@ class Catalog {
       const std::function<Status(const std::string& sop_instance_uid, const std::string& blob_key)>& visit) = 0;
 };
 
-// SQLite in WAL mode with synchronous=FULL at `path` (created if missing).
+// SQLite in WAL mode at `path` (created if missing). Commits are made durable
+// by an fdatasync of the WAL file (what synchronous=FULL does, but callable
+// apart from the commit).
 Result<std::unique_ptr<Catalog>> OpenSqliteCatalog(const std::filesystem::path& path);
 // The same schema in an in-memory database: the twin for tests.
 Result<std::unique_ptr<Catalog>> NewMemoryCatalog();

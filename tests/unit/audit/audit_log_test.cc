@@ -283,6 +283,43 @@ TEST_F(AuditLogTest, ConcurrentAppendsFromEightThreads) {
   EXPECT_EQ(notes.size(), static_cast<std::size_t>(kThreads * kEach));
 }
 
+TEST_F(AuditLogTest, AppendAllKeepsACallersRecordsTogetherAndInOrder) {
+  // The ingest commit writes a batch's records with one fsync; other writers
+  // append at the same time, and the chain must still verify.
+  auto log = OpenAuditLog(path_);
+  ASSERT_TRUE(log.ok());
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 20;
+  constexpr int kPerCall = 5;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int c = 0; c < kCalls; ++c) {
+        std::vector<AuditEvent> events;
+        for (int i = 0; i < kPerCall; ++i) events.push_back(Event((t * 100 + c) * 10 + i));
+        if (!(*log)->AppendAll(std::move(events)).ok()) ++failures;
+        if (!(*log)->Append(Event(900000 + t * 100 + c)).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_TRUE((*log)->AppendAll({}).ok());  // nothing to write is not an error
+  VerifyReport r = Verify();
+  EXPECT_TRUE(r.intact) << r.reason << " at line " << r.broken_line;
+  EXPECT_EQ(r.records, kThreads * kCalls * (kPerCall + 1));
+  std::vector<int> notes;
+  for (const auto& line : test::ReadLines(path_))
+    notes.push_back(std::stoi(nlohmann::json::parse(line).at("details").at("note").get<std::string>().substr(7)));
+  for (std::size_t i = 0; i < notes.size(); ++i) {
+    if (notes[i] >= 900000 || notes[i] % 10 != 0) continue;
+    // The start of an AppendAll: its other records follow at once, in order.
+    ASSERT_LE(i + kPerCall, notes.size());
+    for (int k = 1; k < kPerCall; ++k) EXPECT_EQ(notes[i + k], notes[i] + k) << "at line " << i + 1 + k;
+  }
+}
+
 TEST_F(AuditLogTest, NonAsciiAndInvalidUtf8Details) {
   // PHI may carry any repertoire; a name that could not be converted to
   // UTF-8 arrives as raw bytes. The log must still verify.

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <set>
@@ -275,6 +276,43 @@ TEST_P(CatalogContractTest, ConcurrentInserts) {
   ExpectCounts(Counts(), 1, 1, kThreads, kThreads * kBatches * 5);
 }
 
+TEST_P(CatalogContractTest, DeferredDurabilityCommitsAtOnceAndSyncs) {
+  // The ingest path's split: the batch is committed (and visible) on return,
+  // and Sync() then makes it durable.
+  std::vector<InstanceRecord> batch{Record("P1", "1.1", "1.1.1", "1.1.1.1", "a"),
+                                    Record("P1", "1.1", "1.1.1", "1.1.1.1", "b")};
+  auto out = catalog_->InsertBatch(batch, Catalog::Durability::kAfterSync);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->size(), 2u);
+  EXPECT_EQ((*out)[0].result, InsertResult::kInserted);
+  EXPECT_EQ((*out)[1].result, InsertResult::kConflict);
+  ExpectCounts(Counts(), 1, 1, 1, 1);
+  Status synced = catalog_->Sync();
+  EXPECT_TRUE(synced.ok()) << synced.ToString();
+  EXPECT_TRUE(catalog_->Sync().ok());  // nothing new: still fine
+}
+
+TEST_P(CatalogContractTest, SyncRunsBesideInserts) {
+  // The archive flushes the catalog on another thread while the next batch
+  // may already be inserting.
+  std::atomic<bool> done{false};
+  std::atomic<int> sync_failures{0};
+  std::thread syncer([&] {
+    while (!done)
+      if (!catalog_->Sync().ok()) ++sync_failures;
+  });
+  for (int b = 0; b < 20; ++b) {
+    std::string sop = "7.1.1." + std::to_string(b + 1);
+    auto r = catalog_->InsertBatch(std::vector<InstanceRecord>{Record("P1", "7.1", "7.1.1", sop, sop)},
+                                   Catalog::Durability::kAfterSync);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+  }
+  done = true;
+  syncer.join();
+  EXPECT_EQ(sync_failures.load(), 0);
+  ExpectCounts(Counts(), 1, 1, 1, 20);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllCatalogs, CatalogContractTest,
     ::testing::Values(CatalogFactory{"Sqlite",
@@ -320,6 +358,45 @@ TEST(SqliteCatalogTest, TwoHandlesOnOneFileSeeEachOther) {
   ASSERT_TRUE(out.ok());
   EXPECT_EQ((*out)[0].result, InsertResult::kConflict);
   EXPECT_EQ((*out)[0].existing_blob_key, Blob("a"));
+}
+
+TEST(SqliteCatalogTest, DeferredCommitIsInTheFileOnceSynced) {
+  // What another process (or the next start) reads is what Sync() flushed:
+  // the WAL, which a second handle reads before any checkpoint.
+  TempDir dir;
+  auto path = dir / "catalog.db";
+  auto a = OpenSqliteCatalog(path);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE((*a)
+                  ->InsertBatch(std::vector<InstanceRecord>{Record("P1", "1.1", "1.1.1", "1.1.1.1", "a")},
+                                Catalog::Durability::kAfterSync)
+                  .ok());
+  ASSERT_TRUE((*a)->Sync().ok());
+  EXPECT_TRUE(std::filesystem::exists(path.string() + "-wal"));
+  auto b = OpenSqliteCatalog(path);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(**(*b)->FindBlobKey("1.1.1.1"), Blob("a"));
+}
+
+TEST(SqliteCatalogTest, SyncReportsAWalItCannotOpen) {
+  TempDir dir;
+  auto path = dir / "catalog.db";
+  auto c = OpenSqliteCatalog(path);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE((*c)->InsertBatch(std::vector<InstanceRecord>{Record("P1", "1.1", "1.1.1", "1.1.1.1", "a")}).ok());
+  // A WAL that cannot be opened is an error, never silently "durable". (A
+  // symbolic link loop: file permissions would not stop root.)
+  std::filesystem::path wal = path.string() + "-wal";
+  std::filesystem::path saved = path.string() + "-wal.saved";
+  ASSERT_TRUE(std::filesystem::exists(wal));
+  std::filesystem::rename(wal, saved);
+  std::filesystem::create_symlink(wal.filename(), wal);
+  Status s = (*c)->Sync();
+  std::filesystem::remove(wal);
+  std::filesystem::rename(saved, wal);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("catalog WAL"), std::string::npos) << s.ToString();
+  EXPECT_TRUE((*c)->Sync().ok());
 }
 
 TEST(SqliteCatalogTest, UnopenablePathFails) {
