@@ -1,8 +1,8 @@
 // Local directory blob store. Layout (docs/storage.md):
 //   <root>/objects/<k0k1>/<key>.dcm   one file per object, key = SHA-256 of its bytes
-// One level of 256 directories: they all exist after the first few hundred
-// objects, so a store costs no mkdir and no parent fsync (a million objects
-// is ~4,000 files per directory, which ext4/xfs index).
+// One level of 256 directories, all made when the store is opened, so that a
+// store costs no mkdir and no parent fsync, not even on a new server (a
+// million objects is ~4,000 files per directory, which ext4/xfs index).
 // Objects are placed with link(2), which fails if the name exists: two
 // processes storing the same content at once both succeed, one file results.
 #include <fcntl.h>
@@ -40,6 +40,25 @@ class FileReader final : public BlobReader {
 class LocalBlobStore final : public BlobStore {
  public:
   explicit LocalBlobStore(std::filesystem::path root) : objects_(std::move(root) / "objects") {}
+
+  // Makes the 256 directories, with one fsync of their parent. Best effort:
+  // a process that may not write here (or a full disk) finds out in Put,
+  // which makes a missing directory itself.
+  void MakeFanOutDirectories() {
+    if (::mkdir(objects_.c_str(), 0750) == 0) (void)FsyncDirectory(objects_.parent_path());
+    else if (errno != EEXIST) return;
+    std::vector<std::string> dirs;
+    bool made = false;
+    for (int i = 0; i < 256; ++i) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      dirs.push_back((objects_ / std::string{kHex[i >> 4], kHex[i & 15]}).string());
+      if (::mkdir(dirs.back().c_str(), 0750) == 0) made = true;
+      else if (errno != EEXIST) return;
+    }
+    if (made && !FsyncDirectory(objects_).ok()) return;
+    std::lock_guard lock(mu_);
+    for (auto& d : dirs) known_dirs_.emplace(std::move(d), true);
+  }
 
   Result<BlobKey> Put(StagedObject& staged) override {
     BASTION_RETURN_IF_ERROR(staged.Seal());
@@ -234,7 +253,9 @@ class MemoryBlobStore final : public BlobStore {
 }  // namespace
 
 std::unique_ptr<BlobStore> OpenLocalBlobStore(const std::filesystem::path& root) {
-  return std::make_unique<LocalBlobStore>(root);
+  auto store = std::make_unique<LocalBlobStore>(root);
+  store->MakeFanOutDirectories();
+  return store;
 }
 
 std::unique_ptr<BlobStore> NewMemoryBlobStore() { return std::make_unique<MemoryBlobStore>(); }

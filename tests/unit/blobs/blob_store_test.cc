@@ -430,6 +430,60 @@ TEST_F(LocalStoreTest, SealedObjectRefusesAppends) {
   EXPECT_EQ(HexEncode((*staged)->digest()), KeyOf("ab"));
 }
 
+TEST_F(LocalStoreTest, LargeObjectsAreHashedRightInAnyChunking) {
+  // The key must not depend on how the bytes arrived. Chunk sizes: a DIMSE
+  // PDV's, odd ones, large ones (writeback is started every 256 KiB).
+  const std::uint64_t queue = 4 << 20;
+  for (std::vector<std::size_t> chunks : std::vector<std::vector<std::size_t>>{
+           {131072, 131072, 131072, 131072, 13},
+           {1, 131071, 1, 7, 99999, 300000},
+           {queue + 1, 17, queue * 2},
+           {200, 131072 - 200, 1}}) {
+    std::string content;
+    auto staged = staging_.Create();
+    ASSERT_TRUE(staged.ok());
+    int seed = 1;
+    for (std::size_t n : chunks) {
+      std::string part = Pattern(n, seed++);
+      ASSERT_TRUE((*staged)->Append(part.data(), part.size()).ok());
+      content += part;
+    }
+    auto key = store_->Put(**staged);
+    ASSERT_TRUE(key.ok()) << key.status().ToString();
+    EXPECT_EQ(key->hex(), KeyOf(content)) << "chunks: " << chunks.size() << ", " << content.size() << " bytes";
+    EXPECT_EQ((*staged)->size(), content.size());
+    EXPECT_EQ(test::ReadBytes(*store_->LocalPath(*key)), content);
+  }
+}
+
+TEST_F(LocalStoreTest, AbandonedLargeObjectIsRemoved) {
+  // A peer that aborts mid-object, with writeback already started.
+  std::filesystem::path staged_path;
+  {
+    auto staged = staging_.Create();
+    ASSERT_TRUE(staged.ok());
+    staged_path = (*staged)->path();
+    std::string part = Pattern(1 << 20, 3);
+    for (int i = 0; i < 6; ++i) ASSERT_TRUE((*staged)->Append(part.data(), part.size()).ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(staged_path));
+}
+
+TEST_F(LocalStoreTest, TheFanOutDirectoriesExistOnceTheStoreIsOpen) {
+  // Made at open, so that no store pays a mkdir and its parent's fsync.
+  auto count_dirs = [&] {
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ / "blobs" / "objects")) n += e.is_directory();
+    return n;
+  };
+  EXPECT_EQ(count_dirs(), 256u);
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ / "blobs" / "objects" / "00"));
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ / "blobs" / "objects" / "ff"));
+  // Opening an existing store again changes nothing.
+  auto reopened = OpenLocalBlobStore(dir_ / "blobs");
+  EXPECT_EQ(count_dirs(), 256u);
+}
+
 TEST_F(LocalStoreTest, RemoveLeftoversRemovesOnlyUnlockedFiles) {
   auto leftover = staging_.dir() / "0123456789abcdef01234567.part";
   test::WriteBytes(leftover, "from a process that died");
