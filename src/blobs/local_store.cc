@@ -60,6 +60,11 @@ class LocalBlobStore final : public BlobStore {
     for (auto& d : dirs) known_dirs_.emplace(std::move(d), true);
   }
 
+  // The object's data is flushed here, on the caller's thread: receiving
+  // threads flush their own objects at the same time, and the kernel merges
+  // their device cache flushes (one leader flushing a batch file after file
+  // paid one device flush per file). Its directory entry is made durable by
+  // the next Flush, once for a whole batch.
   Result<BlobKey> Put(StagedObject& staged) override {
     BASTION_RETURN_IF_ERROR(staged.Seal());
     BlobKey key = BlobKey::FromDigest(staged.digest());
@@ -69,50 +74,34 @@ class LocalBlobStore final : public BlobStore {
       if (errno != EEXIST) return ErrnoStatus("store object");
       // Same content is already stored (content addressing): nothing to add.
       // Another process may have linked it an instant ago and not flushed it
-      // yet, so it is flushed with ours (fdatasync works on a read-only fd).
+      // yet, so it is flushed again here (fdatasync works on a read-only fd).
       UniqueFd existing(::open(target.c_str(), O_RDONLY | O_CLOEXEC));
       if (!existing.valid()) return ErrnoStatus("open stored object");
-      std::lock_guard lock(mu_);
-      unsynced_files_.push_back(std::move(existing));
-      unsynced_dirs_.insert(target.parent_path().string());
-    } else {
-      // Its data and its directory entry are made durable by the next Flush.
-      UniqueFd data(::fcntl(staged.fd(), F_DUPFD_CLOEXEC, 0));
-      if (!data.valid()) return ErrnoStatus("dup staged object");
-      std::lock_guard lock(mu_);
-      unsynced_files_.push_back(std::move(data));
-      unsynced_dirs_.insert(target.parent_path().string());
+      if (::fdatasync(existing.get()) != 0) return ErrnoStatus("fdatasync stored object");
+    } else if (::fdatasync(staged.fd()) != 0) {
+      Status failed = ErrnoStatus("fdatasync object");
+      ::unlink(target.c_str());  // not durable: not stored (the staged file goes too)
+      return failed;
     }
+    std::lock_guard lock(mu_);
+    unsynced_dirs_.insert(target.parent_path().string());
     return key;
   }
 
-  // One fdatasync per new file, then one fsync per directory. Done for a
-  // whole batch at once, the first fdatasync commits the file system journal
-  // for all of them and the others find little left to do.
+  // One fsync per directory that got an entry since the last Flush.
   Status Flush() override {
-    std::vector<UniqueFd> files;
     std::set<std::string> dirs;
     {
       std::lock_guard lock(mu_);
-      files.swap(unsynced_files_);
       dirs.swap(unsynced_dirs_);
     }
     Status result = Status::Ok();
-    for (auto& f : files) {
-      if (::fdatasync(f.get()) != 0) {
-        result = ErrnoStatus("fdatasync object");
-        break;
-      }
-    }
-    if (result.ok()) {
-      for (const auto& d : dirs) {
-        result = FsyncDirectory(d);
-        if (!result.ok()) break;
-      }
+    for (const auto& d : dirs) {
+      result = FsyncDirectory(d);
+      if (!result.ok()) break;
     }
     if (!result.ok()) {  // keep everything pending so a later Flush retries it
       std::lock_guard lock(mu_);
-      for (auto& f : files) unsynced_files_.push_back(std::move(f));
       unsynced_dirs_.insert(dirs.begin(), dirs.end());
     }
     return result;
@@ -188,7 +177,6 @@ class LocalBlobStore final : public BlobStore {
   std::filesystem::path objects_;
   std::mutex mu_;
   std::map<std::string, bool> known_dirs_;  // guarded by mu_
-  std::vector<UniqueFd> unsynced_files_;    // objects linked but not yet fdatasync'd; guarded by mu_
   std::set<std::string> unsynced_dirs_;     // directories with links not yet fsync'd; guarded by mu_
 };
 
