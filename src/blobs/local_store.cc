@@ -79,9 +79,10 @@ class LocalBlobStore final : public BlobStore {
       if (!existing.valid()) return ErrnoStatus("open stored object");
       if (::fdatasync(existing.get()) != 0) return ErrnoStatus("fdatasync stored object");
     } else if (::fdatasync(staged.fd()) != 0) {
-      Status failed = ErrnoStatus("fdatasync object");
-      ::unlink(target.c_str());  // not durable: not stored (the staged file goes too)
-      return failed;
+      // Refused, and no catalog row will point at it. The link stays: another
+      // store of the same bytes may already rely on it (and a later Put of
+      // them flushes it again).
+      return ErrnoStatus("fdatasync object");
     }
     std::lock_guard lock(mu_);
     unsynced_dirs_.insert(target.parent_path().string());

@@ -39,10 +39,9 @@ Status StagedObject::Seal() {
   if (sealed_) return Status::Ok();
   digest_ = hash_.Finish();
   sealed_ = true;
-  // The tail too (a small object is all tail): its blocks are allocated now,
-  // in the journal transaction that is open anyway, rather than by its
-  // fdatasync in BlobStore::Flush, which would then need a journal commit
-  // of its own for each object of a batch.
+  // The tail too (a small object is all tail): its writeback starts now and
+  // runs while the header is parsed, so that BlobStore::Put's fdatasync finds
+  // less left to do.
   if (size_ > writeback_from_)
     ::sync_file_range(fd_.get(), static_cast<off64_t>(writeback_from_), static_cast<off64_t>(size_ - writeback_from_),
                       SYNC_FILE_RANGE_WRITE);
