@@ -148,16 +148,20 @@ Result<std::string> Administration::RevokeToken(const audit::Actor& by, std::str
 
 // --- The latest self-scan ---------------------------------------------------
 
-Result<nlohmann::json> Administration::LatestSelfScan() const {
+Result<nlohmann::json> Administration::LatestSelfScan(const audit::Actor& by) {
   const auto file = config_.data_dir / "self-scan" / "latest.json";
   std::error_code ec;
-  if (!std::filesystem::exists(file, ec))
+  if (!std::filesystem::exists(file, ec)) {
+    BASTION_RETURN_IF_ERROR(Audit(by, "self_scan.read", {{"found", false}}));
     return Status(Code::kNotFound, "no self-scan yet: run bastion scan --self --data " + config_.data_dir.string());
+  }
   auto text = ReadFile(file, 16u << 20);
   if (!text.ok()) return text.status();
   nlohmann::json report = nlohmann::json::parse(*text, nullptr, false);
   if (!report.is_object() || report.value("schema", "") != "bastion-scan/1")
     return Status(Code::kCorrupt, file.string() + " is not a bastion-scan/1 report");
+  // Nothing is shown that is not on the record.
+  BASTION_RETURN_IF_ERROR(Audit(by, "self_scan.read", {{"found", true}, {"finished", report.value("finished", "")}}));
   return report;
 }
 

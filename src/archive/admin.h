@@ -62,8 +62,9 @@ class Administration {
 
   // --- The latest self-scan ---
   // The report `bastion scan --self` saved (DIR/self-scan/latest.json,
-  // schema bastion-scan/1); kNotFound when none was run yet.
-  Result<nlohmann::json> LatestSelfScan() const;
+  // schema bastion-scan/1); kNotFound when none was run yet. It describes
+  // the server's weak spots, so every reading is recorded: "self_scan.read".
+  Result<nlohmann::json> LatestSelfScan(const audit::Actor& by);
 
   // --- DICOM nodes ---
   Result<std::vector<security::Node>> Nodes() const;

@@ -238,7 +238,7 @@ Response WebApp::RemoveNode(Request& request) {
 
 Response WebApp::SelfScan(Request& request) {
   BASTION_ADMIN_OR_ANSWER(admin);
-  auto report = admin->LatestSelfScan();
+  auto report = admin->LatestSelfScan(archive::Archive::ActorOf(*request.principal));
   if (!report.ok()) return Failure(report.status());
   return Response::Json(200, *report);
 }

@@ -148,7 +148,7 @@ class WebUiTest(h.BastionTestCase):
         self.assertEqual(registry[0]["allow"], ["echo", "store"])
         by_admin = [r for r in b.audit_records() if r["actor"].get("kind") == "user" and r["actor"].get("id") == "admin"]
         kinds = [r["type"] for r in by_admin]
-        for t in ("user.add", "user.disable", "token.create", "token.revoke", "node.add", "audit.read"):
+        for t in ("user.add", "user.disable", "token.create", "token.revoke", "node.add", "audit.read", "self_scan.read"):
             self.assertIn(t, kinds)
         secrets = [admin_password, READER_PASSWORD, token["token"]]
         with open(b.audit_path, encoding="utf-8", errors="replace") as f:

@@ -384,6 +384,29 @@ TEST_F(AdminTest, TokenRefusals) {
 
 // --- DICOM nodes ---------------------------------------------------------------
 
+TEST_F(AdminTest, ReadingTheSelfScanIsRecorded) {
+  // The report lists the server's weak spots: every reading is on the record,
+  // also when there is nothing to show yet.
+  std::size_t before = AuditRecords().size();
+  auto none = admin_->LatestSelfScan(kWebAdmin);
+  EXPECT_EQ(none.status().code(), Code::kNotFound);
+  ExpectRecord(OnlyNewRecord(before), "self_scan.read", kWebAdmin, {{"found", false}});
+
+  std::filesystem::create_directory(dir_.path() / "self-scan");
+  test::WriteBytes(dir_.path() / "self-scan" / "latest.json", "{\"schema\": \"something-else\"}");
+  before = AuditRecords().size();
+  EXPECT_EQ(admin_->LatestSelfScan(kWebAdmin).status().code(), Code::kCorrupt);
+  EXPECT_EQ(AuditRecords().size(), before);  // nothing was shown
+
+  test::WriteBytes(dir_.path() / "self-scan" / "latest.json",
+                   R"({"schema": "bastion-scan/1", "finished": "2026-11-22T12:00:00Z", "findings": []})");
+  auto report = admin_->LatestSelfScan(kWebAdmin);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ((*report)["finished"], "2026-11-22T12:00:00Z");
+  ExpectRecord(OnlyNewRecord(before), "self_scan.read", kWebAdmin,
+               {{"found", true}, {"finished", "2026-11-22T12:00:00Z"}});
+}
+
 TEST_F(AdminTest, MakeNodeValidates) {
   auto spec = [](std::string ae, std::string hosts, std::string allow, std::string fp = "") {
     Administration::NodeSpec s;
