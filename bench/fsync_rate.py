@@ -38,8 +38,9 @@ def rate(directory: str, size: int, budget_bytes: int) -> dict:
         secs = time.perf_counter() - t0
     finally:
         os.close(dfd)
-    for i in range(count):
-        os.unlink(os.path.join(directory, f"obj{i}"))
+    # The files are left for the caller to remove after its measurements:
+    # deleting them now would slow the file creations that follow on some
+    # file systems (bench/README.md).
     return {
         "size": size,
         "files": count,

@@ -264,6 +264,32 @@ peak_rss_kb() {  # VmHWM of PID in kB, or empty
   awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true
 }
 
+# ------------------------------------------------------- retired data dirs
+# A run's data directory is set aside, not deleted, until the whole bench is
+# over. Deleting thousands of files slows every file creation on the same
+# file system for the next minutes on ext4 without a journal (new inodes skip
+# the ones freed in the last 60-360 s, reading the inode table for each), so
+# a run right after a deletion would be measured slower than it is, and the
+# faster server the more. Only when space runs short are they deleted, and the
+# results say so.
+RETIRED="$WORK/retired"
+RETIRED_N=0
+DELETED_BETWEEN_RUNS=0
+mkdir -p "$RETIRED"
+retire() {  # retire DIR
+  local need_kb avail_kb
+  need_kb=$(( ${SET_BYTES[ct]:-0} * 3 / 1024 + 4 * 1024 * 1024 ))  # next CT run x3, plus 4 GiB to spare
+  avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
+  if [ "$avail_kb" -gt "$need_kb" ]; then
+    RETIRED_N=$((RETIRED_N + 1))
+    mv "$1" "$RETIRED/$RETIRED_N"
+  else
+    [ "$DELETED_BETWEEN_RUNS" = 1 ] || log "disk space is short: deleting run data between runs (slows the runs that follow on some file systems)"
+    DELETED_BETWEEN_RUNS=1
+    rm -rf "$1"
+  fi
+}
+
 # ---------------------------------------------------------------- one run
 RUNS_TSV="$WORK/runs.tsv"
 printf 'set\tassoc\tserver\ttransport\tclient_nodelay\trepeat\tfiles\tbytes\tseconds\tacked\tstatus\tpeak_rss_kb\tnote\n' >"$RUNS_TSV"
@@ -273,7 +299,6 @@ run_one() {
   local set=$1 assoc=$2 server=$3 transport=$4 nd=$5 rep=$6
   local d="$WORK/run" label="$server"
   [ "$server" = bastion ] && label="bastion-$transport"
-  rm -rf "$d"
   mkdir -p "$d"
   sync
   local status=ok note="" rss="" acked=0 secs=0
@@ -351,7 +376,7 @@ run_one() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$set" "$assoc" "$label" "$transport" "$nd" "$rep" "${SET_FILES[$set]}" "${SET_BYTES[$set]}" \
     "$secs" "$acked" "$status" "$rss" "${note%; }" >>"$RUNS_TSV"
-  rm -rf "$d"
+  retire "$d"
 }
 
 # ---------------------------------------------------------------- main
@@ -359,7 +384,18 @@ if [ "$QUICK" = 1 ]; then RUN_TIMEOUT=120; else RUN_TIMEOUT=600; fi
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-log "work dir $WORK ($(df -T "$WORK" | awk 'NR == 2 { print $2 }'))"
+# "ext4", or "ext4 without journal" (where recent deletions slow file creation).
+fs_description() {
+  local type dev task
+  type=$(df -T "$1" | awk 'NR == 2 { print $2 }')
+  dev=$(df -P "$1" | awk 'NR == 2 { print $1 }')
+  if [ "$type" = ext4 ]; then
+    task=$(cat "/sys/fs/ext4/${dev#/dev/}/journal_task" 2>/dev/null || true)
+    [ "$task" = "<none>" ] && type="ext4 without journal"
+  fi
+  echo "$type"
+}
+log "work dir $WORK ($(fs_description "$WORK"))"
 
 log "disk: dd 512 MiB with conv=fdatasync"
 read -r DD1_BYTES DD1_SECS < <(disk_dd)
@@ -372,7 +408,7 @@ log "disk: per-file fsync rate at each set's file size"
 "$PY" "$BENCH_DIR/fsync_rate.py" --dir "$WORK/fsync" \
   --sizes "$((SET_BYTES[ct] / SET_FILES[ct])),$((SET_BYTES[small] / SET_FILES[small]))" \
   --names ct,small >"$WORK/fsync.json"
-rm -rf "$WORK/fsync"
+retire "$WORK/fsync"
 
 for ((rep = 1; rep <= REPEAT; rep++)); do
   for s in "${SETS[@]}"; do
@@ -402,7 +438,8 @@ OUT_JSON="$BENCH_DIR/results/ingest-$STAMP.json"
   --started "$STARTED" --quick "$QUICK" --instances "$INSTANCES" --repeat "$REPEAT" \
   --dd "$DD1_BYTES" "$DD1_SECS" --dd "$DD2_BYTES" "$DD2_SECS" \
   --load "$LOAD_START" --load "$LOAD_END" \
-  --fs "$(df -T "$WORK" | awk 'NR == 2 { print $2 }')" --workdir "$BENCH_TMPDIR" \
+  --fs "$(fs_description "$WORK")" --workdir "$BENCH_TMPDIR" \
+  --deleted-between-runs "$DELETED_BETWEEN_RUNS" \
   --set "ct:${SET_ROWS[ct]}:${SET_MOD[ct]}:${SET_FILES[ct]}:${SET_BYTES[ct]}" \
   --set "small:${SET_ROWS[small]}:${SET_MOD[small]}:${SET_FILES[small]}:${SET_BYTES[small]}" \
   --orthanc-version "$("$ORTHANC_BIN" --version 2>/dev/null | head -n 1)" \

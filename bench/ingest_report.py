@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--load", action="append", default=[], help="/proc/loadavg 1/5/15 min, start then end")
     ap.add_argument("--fs", default="")
     ap.add_argument("--workdir", default="")
+    ap.add_argument("--deleted-between-runs", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], help="name:size:modality:files:bytes")
     ap.add_argument("--orthanc-version", default="")
     ap.add_argument("--dcmtk-version", default="")
@@ -165,6 +166,11 @@ def main() -> None:
             "at once, each with a quarter of the files",
             "servers": "each run starts its server on an empty data directory and stops it "
             "after; peak RSS is that server process's VmHWM at the end of the run",
+            "data_dirs": (
+                "deleted between runs (disk space was short): runs after a deletion may be slowed"
+                if a.deleted_between_runs
+                else "kept until the bench ends, so that no run follows a mass deletion"
+            ),
             "orthanc": "default durability (SyncStorageArea), TCP_NODELAY=1 for server and clients",
             "bastion": "server environment without TCP_NODELAY (it sets it itself); clients with "
             "TCP_NODELAY unset (Nagle on, DCMTK's default) or =1 as marked",
