@@ -1,12 +1,20 @@
 // The web checks W1-W7: REST, DICOMweb, default credentials, viewers, admin
 // routes and hardening, over libcurl. Answers are parsed for counts only;
 // bodies are never reported.
+//
+// libcurl is loaded when the first web check runs, not linked into the
+// binary: `bastion serve` never makes an HTTP request, and linking it mapped
+// libcurl and the ~25 libraries it pulls in (LDAP, Kerberos, SSH, RTMP,
+// GnuTLS...) into the archive's process: 3.9 MB of its resident memory, and
+// code a server of patient data has no use for.
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cctype>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "scan/knowledge.h"
 #include "scan/probe.h"
@@ -43,52 +51,105 @@ std::size_t OnHeader(char* data, std::size_t size, std::size_t n, void* user) {
   return size * n;
 }
 
+// The part of libcurl's API the checks use, typed from its header.
+struct CurlApi {
+  decltype(&curl_global_init) global_init = nullptr;
+  decltype(&curl_easy_init) easy_init = nullptr;
+  decltype(&curl_easy_setopt) easy_setopt = nullptr;
+  decltype(&curl_easy_perform) easy_perform = nullptr;
+  decltype(&curl_easy_getinfo) easy_getinfo = nullptr;
+  decltype(&curl_easy_strerror) easy_strerror = nullptr;
+  decltype(&curl_easy_cleanup) easy_cleanup = nullptr;
+  decltype(&curl_slist_append) slist_append = nullptr;
+  decltype(&curl_slist_free_all) slist_free_all = nullptr;
+};
+
+// Loads libcurl once (and keeps it loaded); nullptr and `error` when it cannot.
+const CurlApi* Curl(std::string& error) {
+  static CurlApi api;
+  static std::string load_error;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* lib = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      const char* why = ::dlerror();
+      load_error = std::string("libcurl could not be loaded (") + (why ? why : "unknown") +
+                   "); install Debian's libcurl4 package for the web checks";
+      return;
+    }
+    bool all = true;
+    auto bind = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(lib, name));
+      if (!fn) all = false;
+    };
+    bind(api.global_init, "curl_global_init");
+    bind(api.easy_init, "curl_easy_init");
+    bind(api.easy_setopt, "curl_easy_setopt");
+    bind(api.easy_perform, "curl_easy_perform");
+    bind(api.easy_getinfo, "curl_easy_getinfo");
+    bind(api.easy_strerror, "curl_easy_strerror");
+    bind(api.easy_cleanup, "curl_easy_cleanup");
+    bind(api.slist_append, "curl_slist_append");
+    bind(api.slist_free_all, "curl_slist_free_all");
+    if (!all) {
+      load_error = "libcurl.so.4 lacks functions the web checks need; install Debian's libcurl4 package";
+      return;
+    }
+    if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) load_error = "libcurl failed to initialise";
+  });
+  if (!load_error.empty()) {
+    error = load_error;
+    return nullptr;
+  }
+  return &api;
+}
+
 HttpAnswer Perform(const Options& options, Pacer& pacer, const std::string& url,
                    const std::string* post, const std::string& content_type,
                    const std::string& user, const std::string& password, const char* accept) {
-  static std::once_flag init;
-  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   HttpAnswer a;
-  CURL* c = curl_easy_init();
+  const CurlApi* curl = Curl(a.error);
+  if (!curl) return a;
+  CURL* c = curl->easy_init();
   if (!c) {
     a.error = "curl_easy_init failed";
     return a;
   }
   curl_slist* headers = nullptr;
-  if (accept) headers = curl_slist_append(headers, (std::string("Accept: ") + accept).c_str());
-  if (post) headers = curl_slist_append(headers, ("Content-Type: " + content_type).c_str());
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options.connect_timeout_seconds));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(options.acse_timeout_seconds));
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);  // the certificate is judged by W7, not here
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "bastion-scan/0.1 (PACS exposure check)");
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
-  curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-  if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  if (accept) headers = curl->slist_append(headers, (std::string("Accept: ") + accept).c_str());
+  if (post) headers = curl->slist_append(headers, ("Content-Type: " + content_type).c_str());
+  curl->easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options.connect_timeout_seconds));
+  curl->easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(options.acse_timeout_seconds));
+  curl->easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);  // the certificate is judged by W7, not here
+  curl->easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  curl->easy_setopt(c, CURLOPT_USERAGENT, "bastion-scan/0.1 (PACS exposure check)");
+  curl->easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  curl->easy_setopt(c, CURLOPT_WRITEDATA, &a);
+  curl->easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl->easy_setopt(c, CURLOPT_HEADERDATA, &a);
+  curl->easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+  if (headers) curl->easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   if (!user.empty()) {
-    curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
-    curl_easy_setopt(c, CURLOPT_USERNAME, user.c_str());
-    curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
+    curl->easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    curl->easy_setopt(c, CURLOPT_USERNAME, user.c_str());
+    curl->easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
   }
   if (post) {
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, post->data());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(post->size()));
+    curl->easy_setopt(c, CURLOPT_POST, 1L);
+    curl->easy_setopt(c, CURLOPT_POSTFIELDS, post->data());
+    curl->easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(post->size()));
   }
   pacer.Wait();
-  CURLcode rc = curl_easy_perform(c);
+  CURLcode rc = curl->easy_perform(c);
   if (rc == CURLE_OK)
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
+    curl->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
   else
-    a.error = curl_easy_strerror(rc);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(c);
+    a.error = curl->easy_strerror(rc);
+  curl->slist_free_all(headers);
+  curl->easy_cleanup(c);
   return a;
 }
 
