@@ -264,6 +264,10 @@ peak_rss_kb() {  # VmHWM of PID in kB, or empty
   awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true
 }
 
+anon_kb() {  # RssAnon of PID in kB (private memory, no shared library pages), or empty
+  awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true
+}
+
 # ------------------------------------------------------- retired data dirs
 # A run's data directory is set aside, not deleted, until the whole bench is
 # over. Deleting thousands of files slows every file creation on the same
@@ -292,7 +296,7 @@ retire() {  # retire DIR
 
 # ---------------------------------------------------------------- one run
 RUNS_TSV="$WORK/runs.tsv"
-printf 'set\tassoc\tserver\ttransport\tclient_nodelay\trepeat\tfiles\tbytes\tseconds\tacked\tstatus\tpeak_rss_kb\tnote\n' >"$RUNS_TSV"
+printf 'set\tassoc\tserver\ttransport\tclient_nodelay\trepeat\tfiles\tbytes\tseconds\tacked\tstatus\tpeak_rss_kb\tanon_kb\tnote\n' >"$RUNS_TSV"
 
 # run_one SET ASSOC SERVER(orthanc|bastion|reference) TRANSPORT(tls|plain) CLIENT_NODELAY(0|1) REPEAT
 run_one() {
@@ -301,7 +305,7 @@ run_one() {
   [ "$server" = bastion ] && label="bastion-$transport"
   mkdir -p "$d"
   sync
-  local status=ok note="" rss="" acked=0 secs=0
+  local status=ok note="" rss="" anon="" acked=0 secs=0
   local -a client=(storescu -v -aet BENCH -to 10 -ta 30 -ts 120 +sd +r)
   local port aec
   case "$server" in
@@ -354,6 +358,7 @@ run_one() {
     acked=$(cat "$d"/client*.log | grep -c 'Received Store Response (Success)' || true)
     if [ -n "$SERVER_PID" ] && [ "$server" != reference ]; then
       rss=$(peak_rss_kb "$SERVER_PID")
+      anon=$(anon_kb "$SERVER_PID")
     fi
     if [ "$server" = orthanc ]; then
       local count
@@ -373,9 +378,9 @@ run_one() {
     fi
   fi
   stop_server
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$set" "$assoc" "$label" "$transport" "$nd" "$rep" "${SET_FILES[$set]}" "${SET_BYTES[$set]}" \
-    "$secs" "$acked" "$status" "$rss" "${note%; }" >>"$RUNS_TSV"
+    "$secs" "$acked" "$status" "$rss" "$anon" "${note%; }" >>"$RUNS_TSV"
   retire "$d"
 }
 

@@ -29,6 +29,7 @@ def load_runs(path: str) -> list:
         r["seconds"] = float(r["seconds"])
         r["acked"] = int(r["acked"] or 0)
         r["peak_rss_kb"] = int(r["peak_rss_kb"]) if r["peak_rss_kb"] else None
+        r["anon_kb"] = int(r["anon_kb"]) if r.get("anon_kb") else None
     return rows
 
 
@@ -65,6 +66,11 @@ def summarise(rows: list) -> list:
                 peak_rss_mib=(
                     round(max(r["peak_rss_kb"] for r in ok if r["peak_rss_kb"]) / 1024, 1)
                     if any(r["peak_rss_kb"] for r in ok)
+                    else None
+                ),
+                anon_mib=(
+                    round(max(r["anon_kb"] for r in ok if r["anon_kb"]) / 1024, 1)
+                    if any(r["anon_kb"] for r in ok)
                     else None
                 ),
             )
@@ -137,6 +143,8 @@ def main() -> None:
             c["vs_orthanc_instances_per_s"] = round(c["instances_per_s"] / base["instances_per_s"], 2)
             if c.get("peak_rss_mib") and base.get("peak_rss_mib"):
                 c["vs_orthanc_peak_rss"] = round(c["peak_rss_mib"] / base["peak_rss_mib"], 2)
+            if c.get("anon_mib") and base.get("anon_mib"):
+                c["vs_orthanc_anon"] = round(c["anon_mib"] / base["anon_mib"], 2)
         if disk_limit:
             c["pct_of_disk_dd"] = round(100 * c["mb_per_s"] / disk_limit, 1)
 
@@ -165,7 +173,9 @@ def main() -> None:
             "(includes storescu's scan of the files); 4 associations = 4 storescu processes "
             "at once, each with a quarter of the files",
             "servers": "each run starts its server on an empty data directory and stops it "
-            "after; peak RSS is that server process's VmHWM at the end of the run",
+            "after; peak RSS is that server process's VmHWM at the end of the run, and anon "
+            "its RssAnon then (private memory, without the shared libraries' pages that RSS "
+            "also counts)",
             "data_dirs": (
                 "deleted between runs (disk space was short): runs after a deletion may be slowed"
                 if a.deleted_between_runs
@@ -212,9 +222,10 @@ def main() -> None:
     if a.load:
         p(f"  load average (1/5/15 min) at start: {a.load[0]}, at end: {a.load[-1]}"
           " (other work on the machine makes the figures noisy)")
-    p("  peak RSS: per run (each server restarted on an empty data dir for every run)")
+    p("  peak RSS: per run (each server restarted on an empty data dir for every run);"
+      " anon: its private memory (RssAnon) when the clients are done")
     p()
-    hdr = f"{'set':<6} {'assoc':>5}  {'server':<16} {'client nodelay':<14} {'inst/s':>8} {'MB/s':>8} {'peak RSS':>10} {'vs Orthanc':>10} {'% disk':>7}"
+    hdr = f"{'set':<6} {'assoc':>5}  {'server':<16} {'client nodelay':<14} {'inst/s':>8} {'MB/s':>8} {'peak RSS':>10} {'anon':>8} {'vs Orthanc':>10} {'% disk':>7}"
     p(hdr)
     p("-" * len(hdr))
     order = {"orthanc": 0, "bastion-tls": 1, "bastion-plain": 2, "reference": 3}
@@ -232,9 +243,10 @@ def main() -> None:
             p(f"{c['set']:<6} {c['associations']:>5}  {server:<16} {nd:<14} {'FAILED':>8}   {'; '.join(c['notes'])}")
             continue
         rss = f"{c['peak_rss_mib']:.0f} MiB" if c.get("peak_rss_mib") else "-"
+        anon = f"{c['anon_mib']:.0f} MiB" if c.get("anon_mib") else "-"
         ratio = f"{c['vs_orthanc_instances_per_s']:.2f}x" if "vs_orthanc_instances_per_s" in c else ("1.00x" if c["server"] == "orthanc" else "-")
         pct = f"{c['pct_of_disk_dd']:.0f}%" if "pct_of_disk_dd" in c and c["server"] != "reference" else "-"
-        p(f"{c['set']:<6} {c['associations']:>5}  {server:<16} {nd:<14} {c['instances_per_s']:>8.1f} {c['mb_per_s']:>8.1f} {rss:>10} {ratio:>10} {pct:>7}")
+        p(f"{c['set']:<6} {c['associations']:>5}  {server:<16} {nd:<14} {c['instances_per_s']:>8.1f} {c['mb_per_s']:>8.1f} {rss:>10} {anon:>8} {ratio:>10} {pct:>7}")
     p()
     p(f"JSON: {a.out}")
     failed = [c for c in configs if c["status"] != "ok"]
