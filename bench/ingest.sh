@@ -402,6 +402,8 @@ fs_description() {
 }
 log "work dir $WORK ($(fs_description "$WORK"))"
 
+log "disk: time to create an empty file (slow after a recent mass deletion)"
+CREATE1=$("$PY" "$BENCH_DIR/create_rate.py" --dir "$WORK/create-start")
 log "disk: dd 512 MiB with conv=fdatasync"
 read -r DD1_BYTES DD1_SECS < <(disk_dd)
 
@@ -434,6 +436,7 @@ done
 
 log "disk: dd again at the end"
 read -r DD2_BYTES DD2_SECS < <(disk_dd)
+CREATE2=$("$PY" "$BENCH_DIR/create_rate.py" --dir "$WORK/create-end")
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 mkdir -p "$BENCH_DIR/results"
@@ -444,7 +447,7 @@ OUT_JSON="$BENCH_DIR/results/ingest-$STAMP.json"
   --dd "$DD1_BYTES" "$DD1_SECS" --dd "$DD2_BYTES" "$DD2_SECS" \
   --load "$LOAD_START" --load "$LOAD_END" \
   --fs "$(fs_description "$WORK")" --workdir "$BENCH_TMPDIR" \
-  --deleted-between-runs "$DELETED_BETWEEN_RUNS" \
+  --deleted-between-runs "$DELETED_BETWEEN_RUNS" --create "$CREATE1" --create "$CREATE2" \
   --set "ct:${SET_ROWS[ct]}:${SET_MOD[ct]}:${SET_FILES[ct]}:${SET_BYTES[ct]}" \
   --set "small:${SET_ROWS[small]}:${SET_MOD[small]}:${SET_FILES[small]}:${SET_BYTES[small]}" \
   --orthanc-version "$("$ORTHANC_BIN" --version 2>/dev/null | head -n 1)" \

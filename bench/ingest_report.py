@@ -98,6 +98,7 @@ def main() -> None:
     ap.add_argument("--fs", default="")
     ap.add_argument("--workdir", default="")
     ap.add_argument("--deleted-between-runs", type=int, default=0)
+    ap.add_argument("--create", action="append", default=[], help="create_rate.py's JSON, at start then end")
     ap.add_argument("--set", action="append", default=[], help="name:size:modality:files:bytes")
     ap.add_argument("--orthanc-version", default="")
     ap.add_argument("--dcmtk-version", default="")
@@ -192,6 +193,7 @@ def main() -> None:
             "dd_fdatasync_512MiB": dd_runs,
             "limit_mb_per_s": disk_limit,
             "per_file_fsync_one_writer": fsync,
+            "create_empty_file_us": [json.loads(c)["us_per_create"] for c in a.create],
         },
         "sets": sets,
         "results": configs,
@@ -213,6 +215,16 @@ def main() -> None:
         )
     dd_txt = ", ".join(f"{d['mb_per_s']:.0f}" for d in dd_runs)
     p(f"  disk ({a.fs} under {a.workdir}): dd 512 MiB conv=fdatasync: {dd_txt} MB/s -> limit {disk_limit} MB/s")
+    creates = [json.loads(c)["us_per_create"] for c in a.create]
+    if creates:
+        slow = any(c > 100 for c in creates)
+        p(
+            "  disk, creating an empty file: "
+            + ", ".join(f"{c:.0f}" for c in creates)
+            + " µs (start, end)"
+            + (" -- SLOW: files were deleted here in the last minutes? The figures below are low;"
+               " wait six minutes and rerun (bench/README.md)" if slow else "")
+        )
     for name, f in fsync.items():
         p(
             f"  disk, one writer, write+fsync+rename+dir fsync per {f['size']} B file: "
