@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "dicom/dicom.h"
+#include "util/crypto.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -394,6 +395,18 @@ StoreResult Archive::ImportFile(const Principal& who, const std::filesystem::pat
   return FinishStore(who, std::move(*object));
 }
 
+Result<bool> Archive::ContentMatchesKey(const blobs::BlobKey& key) {
+  BASTION_ASSIGN_OR_RETURN(auto reader, deps_.blobs->Open(key));
+  Sha256 hash;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    BASTION_ASSIGN_OR_RETURN(std::size_t n, reader->Read(buf));
+    if (n == 0) break;
+    hash.Update(buf.data(), n);
+  }
+  return blobs::BlobKey::FromDigest(hash.Finish()) == key;
+}
+
 Result<RecoveryReport> Archive::Recover(bool full_scan) {
   RecoveryReport report;
   report.full_scan = full_scan;
@@ -406,6 +419,14 @@ Result<RecoveryReport> Archive::Recover(bool full_scan) {
     if (indexed) return Status::Ok();
     auto path = deps_.blobs->LocalPath(key);
     if (!path) return Status::Ok();
+    // A name whose bytes did not all reach the disk before a crash (the link
+    // is made before the flush) must not be indexed: the key is the content's
+    // SHA-256, so the content proves itself.
+    BASTION_ASSIGN_OR_RETURN(bool intact, ContentMatchesKey(key));
+    if (!intact) {
+      spdlog::error("recovery: stored object {} does not hash to its key; left in place, not indexed", key.hex());
+      return Status::Ok();
+    }
     auto header = dicom::ReadHeader(*path);
     if (!header.ok()) {
       spdlog::error("recovery: stored object {} cannot be parsed; left in place: {}", key.hex(),

@@ -252,6 +252,8 @@ class Archive {
 
   // Catalog rows for objects already in the blob store, durable on return (recovery).
   std::vector<CommitOutcome> CommitBatch(std::vector<index::InstanceRecord>& batch);
+  // Whether a stored object's bytes still hash to its key (recovery).
+  Result<bool> ContentMatchesKey(const blobs::BlobKey& key);
   // The ingest group commit: the blob store's flush, then the catalog rows,
   // then the catalog's flush and the audit records at the same time.
   std::vector<CommittedStore> CommitStores(std::vector<PendingStore>& batch);

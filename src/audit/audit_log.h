@@ -44,8 +44,9 @@ class AuditLog {
   virtual ~AuditLog() = default;
   // Durable on return. Concurrent callers share one fsync.
   virtual Status Append(AuditEvent event) = 0;
-  // Several records, consecutive in the chain, with one fsync. Durable on
-  // return; on failure none of them may be assumed written.
+  // Several records, durable on return; on failure none of them may be
+  // assumed written. The file log writes them consecutively in the chain with
+  // one fsync; this default appends them one by one.
   virtual Status AppendAll(std::vector<AuditEvent> events) {
     for (auto& e : events) BASTION_RETURN_IF_ERROR(Append(std::move(e)));
     return Status::Ok();
