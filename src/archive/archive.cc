@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "dicom/dicom.h"
@@ -18,12 +19,17 @@ using security::Principal;
 
 Status IncomingObject::Append(const void* data, std::size_t size) {
   dataset_bytes_ += size;
-  if (over_limit_) return Status::Ok();
+  if (over_limit_ || !write_error_.ok()) return Status::Ok();
   if (dataset_bytes_ > limit_) {
     over_limit_ = true;
+    staged_->Discard();  // what was kept so far is not needed: give the disk space back now
     return Status::Ok();
   }
-  return staged_->Append(data, size);
+  if (Status s = staged_->Append(data, size); !s.ok()) {
+    write_error_ = s.Annotate("receiving the object");
+    staged_->Discard();
+  }
+  return Status::Ok();
 }
 
 Archive::Archive(const Config& config, Dependencies deps)
@@ -136,20 +142,48 @@ Admission Archive::AdmitAssociation(const security::AssociationRequest& req) {
   return a;
 }
 
-Result<std::unique_ptr<IncomingObject>> Archive::BeginStore(const Principal& who, const ClaimedIdentity& claimed) {
-  if (!who.May(Permission::kStore)) {
-    Status denied(Code::kPermissionDenied, "this principal may not store");
-    (void)Audit(audit::AuditEvent{"instance.store", false, ActorOf(who),
-                                  {{"sop_instance_uid", claimed.sop_instance_uid}, {"reason", denied.ToString()}}});
-    return denied;
+Status Archive::CheckFreeSpace() {
+  const std::uint64_t reserve = config_.storage.min_free_mib << 20;
+  if (reserve == 0) return Status::Ok();
+  BASTION_ASSIGN_OR_RETURN(std::uint64_t available, deps_.blobs->AvailableBytes());
+  // Once short, objects are taken again only with an eighth more than the
+  // reserve free: at the edge, each object's own bytes would otherwise flip
+  // the state back and forth (and the log with it).
+  const bool was_short = short_of_space_.load();
+  const std::uint64_t needed = was_short ? reserve + std::max<std::uint64_t>(reserve / 8, 1u << 20) : reserve;
+  const bool short_of_space = available < needed;
+  if (short_of_space_.exchange(short_of_space) != short_of_space) {
+    if (short_of_space)
+      spdlog::warn("storage: {} MiB free, under the reserve of {} MiB ([storage] min_free_mib): new objects are "
+                   "refused until space is freed; queries and retrievals go on",
+                   available >> 20, config_.storage.min_free_mib);
+    else
+      spdlog::info("storage: {} MiB free again: new objects are accepted", available >> 20);
   }
-  BASTION_ASSIGN_OR_RETURN(auto staged, deps_.staging->Create());
+  if (!short_of_space) return Status::Ok();
+  // The first 64 characters are what a modality shows (Error Comment, LO).
+  return Status(Code::kNoSpace, "disk nearly full: " + std::to_string(available >> 20) + " MiB free, under the " +
+                                    std::to_string(config_.storage.min_free_mib) +
+                                    " MiB reserve ([storage] min_free_mib)");
+}
+
+Result<std::unique_ptr<IncomingObject>> Archive::BeginStore(const Principal& who, const ClaimedIdentity& claimed) {
+  auto refuse = [&](Status why) {
+    (void)Audit(audit::AuditEvent{"instance.store", false, ActorOf(who),
+                                  {{"sop_instance_uid", claimed.sop_instance_uid}, {"reason", why.ToString()}}});
+    return why;
+  };
+  if (!who.May(Permission::kStore)) return refuse(Status(Code::kPermissionDenied, "this principal may not store"));
+  if (Status s = CheckFreeSpace(); !s.ok()) return refuse(s);
+  auto staged = deps_.staging->Create();
+  if (!staged.ok()) return refuse(staged.status());
   auto object = std::unique_ptr<IncomingObject>(
-      new IncomingObject(std::move(staged), claimed, config_.storage.max_object_bytes));
+      new IncomingObject(std::move(*staged), claimed, config_.storage.max_object_bytes));
   // The stored file is our own file meta header followed by the dataset exactly as received.
   if (dicom::IsValidUid(claimed.sop_instance_uid) && dicom::IsValidUid(claimed.sop_class_uid)) {
     auto meta = dicom::BuildFileMeta(claimed.sop_class_uid, claimed.sop_instance_uid, claimed.transfer_syntax_uid);
-    if (meta.ok()) BASTION_RETURN_IF_ERROR(object->staged_->Append(meta->data(), meta->size()));
+    if (meta.ok())
+      if (Status s = object->staged_->Append(meta->data(), meta->size()); !s.ok()) return refuse(s);
   }
   return object;
 }
@@ -273,6 +307,7 @@ StoreResult Archive::FinishStore(const Principal& who, std::unique_ptr<IncomingO
                   Status(Code::kTooLarge, "object of " + std::to_string(size) + " bytes is over the limit of " +
                                               std::to_string(config_.storage.max_object_bytes) + " bytes"),
                   size);
+  if (!object->write_error().ok()) return Reject(who, claimed, object->write_error(), size);
   if (!dicom::IsValidUid(claimed.sop_instance_uid) || !dicom::IsValidUid(claimed.sop_class_uid))
     return Reject(who, claimed,
                   Status(Code::kInvalidArgument, "the request's SOP Class/Instance UID is missing or malformed"),
@@ -286,6 +321,8 @@ StoreResult Archive::FinishStore(const Principal& who, std::unique_ptr<IncomingO
   auto header = dicom::ReadHeader(staged.path());
   if (!header.ok()) return Reject(who, claimed, header.status(), size);
   if (Status s = Validate(*header, claimed); !s.ok()) return Reject(who, claimed, s, size);
+  // Its bytes are on the disk now: would keeping them leave less than the reserve?
+  if (Status s = CheckFreeSpace(); !s.ok()) return Reject(who, claimed, s, size);
 
   auto t1 = Clock::now();
   auto key = deps_.blobs->Put(staged);

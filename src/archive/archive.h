@@ -14,6 +14,7 @@
 // Thread-safe: one Archive serves every association and request.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -49,14 +50,17 @@ struct ClaimedIdentity {
   std::string study_instance_uid = {};
 };
 
-// An object being received. Append() never fails on size: past the limit the
-// bytes are counted and dropped, so the sender's stream can be drained and
-// answered with a clear refusal.
+// An object being received. Append() never fails: past the size limit, or
+// once the staged file cannot be written (a full disk), the bytes are counted
+// and dropped, so that the sender's stream can be drained and answered with a
+// clear refusal (FinishStore) rather than an aborted association.
 class IncomingObject {
  public:
   Status Append(const void* data, std::size_t size);
   std::uint64_t dataset_bytes() const { return dataset_bytes_; }
   bool over_limit() const { return over_limit_; }
+  // Why the bytes could not be kept (ok while they can).
+  const Status& write_error() const { return write_error_; }
 
  private:
   friend class Archive;
@@ -68,6 +72,7 @@ class IncomingObject {
   std::uint64_t limit_;
   std::uint64_t dataset_bytes_ = 0;
   bool over_limit_ = false;
+  Status write_error_;
 };
 
 enum class StoreOutcome {
@@ -197,8 +202,10 @@ class Archive {
   Result<audit::AuditPage> ReadAudit(const security::Principal& who, const audit::AuditQuery& query);
 
   // --- Store ---
-  // Checks the principal may store, and opens a staged object for the bytes.
-  // The dataset bytes follow via IncomingObject::Append (no file meta).
+  // Checks the principal may store and that the disk has room (above
+  // [storage] min_free_mib; kNoSpace otherwise), and opens a staged object
+  // for the bytes. Every refusal is audited. The dataset bytes follow via
+  // IncomingObject::Append (no file meta).
   Result<std::unique_ptr<IncomingObject>> BeginStore(const security::Principal& who, const ClaimedIdentity& claimed);
   // Validates, stores durably, indexes and audits; see StoreResult.
   StoreResult FinishStore(const security::Principal& who, std::unique_ptr<IncomingObject> object);
@@ -260,6 +267,9 @@ class Archive {
   StoreResult Reject(const security::Principal& who, const ClaimedIdentity& claimed, Status why,
                      std::uint64_t size);
   Status Audit(audit::AuditEvent event);
+  // kNoSpace while the blob store has less free than [storage] min_free_mib;
+  // logs (without PHI) when the archive starts and stops refusing for it.
+  Status CheckFreeSpace();
   // The instances a retrieve names (validated, at most [query] max_retrieve_instances).
   Result<std::vector<index::CatalogRow>> RetrieveRows(const QueryRequest& request);
   // PS3.7 D.3.3.7: verifies the identity sent with an association (required
@@ -270,6 +280,7 @@ class Archive {
   Dependencies deps_;
   Worker catalog_syncer_;  // flushes the catalog while the commit leader writes the audit records
   GroupCommit<PendingStore, CommittedStore> commit_;
+  std::atomic<bool> short_of_space_{false};  // the last CheckFreeSpace found less than the reserve
 };
 
 }  // namespace bastion::archive

@@ -119,8 +119,15 @@ class FileAuditLog final : public AuditLog {
     }
     // O_APPEND: the write lands at the end even if the size changed since fstat
     // (it cannot: we hold the flock, and every writer takes it).
-    BASTION_RETURN_IF_ERROR(WriteAll(fd_.get(), out.data(), out.size()));
-    if (::fdatasync(fd_.get()) != 0) return ErrnoStatus("fdatasync audit log");
+    Status written = WriteAll(fd_.get(), out.data(), out.size());
+    if (written.ok() && ::fdatasync(fd_.get()) != 0) written = ErrnoStatus("fdatasync audit log");
+    if (!written.ok()) {
+      // A full disk can take part of the batch: cut the log back to its last
+      // whole record, so that the chain stays whole and later records (once
+      // there is room) follow it. Nothing of this batch is acknowledged.
+      if (::ftruncate(fd_.get(), st.st_size) != 0) known_size_ = -1;  // re-read the tail next time
+      return written;
+    }
     tail_ = tail;
     known_size_ = st.st_size + static_cast<off_t>(out.size());
     return Status::Ok();

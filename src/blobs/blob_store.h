@@ -52,6 +52,10 @@ class StagedObject {
   // Fixes the digest; no Append afterwards. Durability is the store's job
   // (BlobStore::Put + Flush), so that many objects share the disk flushes.
   Status Seal();
+  // Gives the object up: the file is cut to nothing at once (a full disk
+  // gets the space back while the sender's remaining bytes are drained), and
+  // Append and Seal fail from now on. The file goes on destruction.
+  void Discard();
 
   const std::filesystem::path& path() const { return path_; }
   int fd() const { return fd_.get(); }
@@ -73,6 +77,7 @@ class StagedObject {
   std::uint64_t size_ = 0;
   std::uint64_t writeback_from_ = 0;  // bytes before this offset have been handed to writeback
   bool sealed_ = false;
+  bool discarded_ = false;
   bool consumed_ = false;
 };
 
@@ -117,6 +122,10 @@ class BlobStore {
   // A local file path for the object when the store is a local directory
   // (lets DCMTK read it directly); nullopt for remote stores.
   virtual std::optional<std::filesystem::path> LocalPath(const BlobKey& key) const = 0;
+  // Bytes an unprivileged writer can still add (statvfs f_bavail); the
+  // archive refuses new objects under its reserve. A store without such a
+  // limit answers UINT64_MAX.
+  virtual Result<std::uint64_t> AvailableBytes() = 0;
 };
 
 // Objects as files under `root`/objects/xx/<key>.dcm.

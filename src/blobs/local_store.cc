@@ -7,9 +7,11 @@
 // processes storing the same content at once both succeed, one file results.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -106,6 +108,18 @@ class LocalBlobStore final : public BlobStore {
       unsynced_dirs_.insert(dirs.begin(), dirs.end());
     }
     return result;
+  }
+
+  // Of the file system the objects go to: that of the nearest directory that
+  // exists, before the first Put has made the store's own.
+  Result<std::uint64_t> AvailableBytes() override {
+    struct statvfs st {};
+    std::filesystem::path at = objects_;
+    while (::statvfs(at.c_str(), &st) != 0) {
+      if (errno != ENOENT || !at.has_relative_path()) return ErrnoStatus("statvfs " + at.string());
+      at = at.parent_path();
+    }
+    return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
   }
 
   Result<std::unique_ptr<BlobReader>> Open(const BlobKey& key) override {
@@ -233,6 +247,7 @@ class MemoryBlobStore final : public BlobStore {
     return Status::Ok();
   }
   std::optional<std::filesystem::path> LocalPath(const BlobKey&) const override { return std::nullopt; }
+  Result<std::uint64_t> AvailableBytes() override { return std::numeric_limits<std::uint64_t>::max(); }
 
  private:
   std::mutex mu_;

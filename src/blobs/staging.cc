@@ -20,6 +20,7 @@ StagedObject::~StagedObject() {
 }
 
 Status StagedObject::Append(const void* data, std::size_t size) {
+  if (discarded_) return Status(Code::kInternal, "append to a discarded staged object");
   if (sealed_) return Status(Code::kInternal, "append to a sealed staged object");
   BASTION_RETURN_IF_ERROR(WriteAll(fd_.get(), data, size));
   hash_.Update(data, size);
@@ -35,7 +36,13 @@ Status StagedObject::Append(const void* data, std::size_t size) {
   return Status::Ok();
 }
 
+void StagedObject::Discard() {
+  discarded_ = true;
+  (void)::ftruncate(fd_.get(), 0);  // best effort: the unlink on destruction frees it anyway
+}
+
 Status StagedObject::Seal() {
+  if (discarded_) return Status(Code::kInternal, "seal of a discarded staged object");
   if (sealed_) return Status::Ok();
   digest_ = hash_.Finish();
   sealed_ = true;

@@ -63,6 +63,7 @@ std::uint16_t QrFailureStatus(const Status& s, QrService service) {
     case Code::kNotFound: return service == QrService::kMove ? kMoveDestinationUnknown : kUnableToProcess;
     case Code::kTooLarge: return service == QrService::kFind ? kOutOfResources : kUnableToCalculateMatches;
     case Code::kUnavailable:
+    case Code::kNoSpace:
     case Code::kIo: return service == QrService::kFind ? kOutOfResources : kUnableToPerformSubOps;
     default: return kUnableToProcess;
   }

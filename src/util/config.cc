@@ -119,6 +119,12 @@ max_object_bytes = 2147483648
 # "keep-first" keeps the first and answers with warning 0xB006 (elements discarded);
 # "reject" keeps the first and answers with failure 0x0111.
 on_conflict = "keep-first"
+# New objects are refused (DIMSE 0xA700, STOW-RS FailureReason 0xA700) while
+# the disk that holds the objects has less than this many MiB free, so that
+# the catalog, the audit log and the system keep room to work; queries and
+# retrievals go on. Keep the catalog and the audit log on the same file system
+# as the objects (docs/operations.md, "Disk space"). 0 = no reserve.
+min_free_mib = 1024
 
 [query]
 # A C-FIND answers at most this many matches, then ends with 0xA700 (out of
@@ -298,9 +304,10 @@ Result<Config> LoadConfig(const std::filesystem::path& data_dir) {
 
   const toml::table* storage = root["storage"].as_table();
   if (storage) {
-    BASTION_RETURN_IF_ERROR(CheckKeys(*storage, "storage", {"max_object_bytes", "on_conflict"}));
+    BASTION_RETURN_IF_ERROR(CheckKeys(*storage, "storage", {"max_object_bytes", "on_conflict", "min_free_mib"}));
     BASTION_RETURN_IF_ERROR(
         ReadInt(storage, "max_object_bytes", c.storage.max_object_bytes, 1024, 1LL << 42, "storage"));
+    BASTION_RETURN_IF_ERROR(ReadInt(storage, "min_free_mib", c.storage.min_free_mib, 0, 1LL << 40, "storage"));
     if (const toml::node* n = storage->get("on_conflict")) {
       auto s = n->value<std::string>();
       if (s && *s == "keep-first") c.storage.on_conflict = ConflictPolicy::kKeepFirst;

@@ -54,6 +54,10 @@ struct TlsOptions {
 struct StorageOptions {
   std::uint64_t max_object_bytes = 2ull << 30;  // 2 GiB
   ConflictPolicy on_conflict = ConflictPolicy::kKeepFirst;
+  // New objects are refused (0xA700) while the blob store's file
+  // system has less than this free, so that the catalog, the audit log and
+  // the system keep room to work. 0 turns the reserve off.
+  std::uint64_t min_free_mib = 1024;
 };
 
 struct QueryOptions {

@@ -20,6 +20,7 @@ enum class Code : int {
   kUnsupported,       // a SOP class / transfer syntax / feature we do not handle
   kCorrupt,           // stored data failed an integrity check
   kIo,                // the file system or catalog failed
+  kNoSpace,           // the disk is full, or under the free-space reserve ([storage] min_free_mib)
   kUnavailable,       // overloaded or shutting down; try later
   kInsecureConfig,    // the configuration would expose PHI; refuse to start
   kInternal,          // a bug
@@ -45,6 +46,7 @@ inline constexpr CodeInfo kCodeCatalogue[] = {
     {Code::kUnsupported, "unsupported", 415, 0x0122},             // refused: SOP class not supported
     {Code::kCorrupt, "corrupt", 500, 0x0110},                     // processing failure
     {Code::kIo, "io_error", 500, 0xA700},
+    {Code::kNoSpace, "insufficient_storage", 507, 0xA700},        // refused: out of resources
     {Code::kUnavailable, "unavailable", 503, 0xA700},
     {Code::kInsecureConfig, "insecure_config", 500, 0x0110},
     {Code::kInternal, "internal", 500, 0x0110},

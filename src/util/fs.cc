@@ -23,6 +23,7 @@ Status ErrnoStatus(std::string_view what) {
   if (err == ENOENT) code = Code::kNotFound;
   if (err == EEXIST) code = Code::kAlreadyExists;
   if (err == EACCES || err == EPERM) code = Code::kPermissionDenied;
+  if (err == ENOSPC || err == EDQUOT) code = Code::kNoSpace;
   std::string msg(what);
   msg += ": ";
   msg += std::strerror(err);

@@ -62,6 +62,9 @@ Response Response::FromStatus(const Status& status) {
   // Internal failures say nothing of their cause to the client (it may hold
   // paths or values); the server log has it.
   bool server_side = info.http_status >= 500;
+  if (status.code() == Code::kNoSpace)  // what to do about it, without the server's paths or figures
+    return Problem(info.http_status, ReasonPhrase(info.http_status),
+                   "the archive's storage is full; nothing was stored. Try again after an administrator frees space");
   return Problem(info.http_status, ReasonPhrase(info.http_status),
                  server_side ? "the server could not complete the request; the server log has the details"
                              : status.message());
@@ -108,6 +111,7 @@ std::string_view ReasonPhrase(int status) {
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return "Error";
   }
 }

@@ -1,11 +1,13 @@
 // Shared by the unit tests: a fresh directory under testing::TempDir(),
-// removed with everything in it when the object goes away, and small file
-// helpers. Header-only: every unit_<module> binary includes it directly.
+// removed with everything in it when the object goes away, small file
+// helpers, and a file size limit to make writes fail. Header-only: every unit_<module> binary includes it directly.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +41,30 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// While alive, this process may not grow any file past `bytes` (RLIMIT_FSIZE):
+// a write that would gets EFBIG, as a full disk gives ENOSPC. SIGXFSZ is
+// ignored meanwhile. For tests of what a failed write leaves behind.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ADD_FAILURE() << "setrlimit(RLIMIT_FSIZE) failed";
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  void (*old_handler_)(int) = nullptr;
 };
 
 inline void WriteBytes(const std::filesystem::path& path, std::string_view bytes) {

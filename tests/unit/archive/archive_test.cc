@@ -85,6 +85,27 @@ std::string StoredBytesOf(const std::string& file_bytes) {
 
 std::string KeyOf(const std::string& bytes) { return HexEncode(Sha256::Of(bytes)); }
 
+// The local store, with as much free space as the test says.
+class FreeSpaceOverride final : public blobs::BlobStore {
+ public:
+  explicit FreeSpaceOverride(std::unique_ptr<blobs::BlobStore> inner) : inner_(std::move(inner)) {}
+  Result<blobs::BlobKey> Put(blobs::StagedObject& staged) override { return inner_->Put(staged); }
+  Status Flush() override { return inner_->Flush(); }
+  Result<std::unique_ptr<blobs::BlobReader>> Open(const blobs::BlobKey& key) override { return inner_->Open(key); }
+  Result<bool> Exists(const blobs::BlobKey& key) override { return inner_->Exists(key); }
+  Status Remove(const blobs::BlobKey& key) override { return inner_->Remove(key); }
+  Status ForEach(const std::function<Status(const blobs::BlobKey&)>& visit) override { return inner_->ForEach(visit); }
+  std::optional<std::filesystem::path> LocalPath(const blobs::BlobKey& key) const override {
+    return inner_->LocalPath(key);
+  }
+  Result<std::uint64_t> AvailableBytes() override { return available.load(); }
+
+  std::atomic<std::uint64_t> available{0};
+
+ private:
+  std::unique_ptr<blobs::BlobStore> inner_;
+};
+
 class ArchiveTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -124,6 +145,24 @@ class ArchiveTest : public ::testing::Test {
   void Rebuild() {
     archive_ = std::make_unique<Archive>(
         config_, Archive::Dependencies{catalog_.get(), blobs_.get(), staging_.get(), audit_.get(), nodes_.get()});
+  }
+
+  // From now on the blob store reports `bytes` free.
+  FreeSpaceOverride* OverrideFreeSpace(std::uint64_t bytes) {
+    auto wrapped = std::make_unique<FreeSpaceOverride>(std::move(blobs_));
+    FreeSpaceOverride* raw = wrapped.get();
+    raw->available = bytes;
+    blobs_ = std::move(wrapped);
+    Rebuild();
+    return raw;
+  }
+
+  // Sends a dataset in 4 KiB pieces, as DIMSE does; each Append must succeed.
+  static void AppendAll(IncomingObject& object, const std::string& dataset) {
+    for (std::size_t pos = 0; pos < dataset.size(); pos += 4096) {
+      std::string_view piece = std::string_view(dataset).substr(pos, 4096);
+      ASSERT_TRUE(object.Append(piece.data(), piece.size()).ok()) << "Append must not fail";
+    }
   }
 
   std::filesystem::path WriteFile(const std::string& name, const std::string& bytes) {
@@ -464,6 +503,88 @@ TEST_F(ArchiveTest, DimseStoreOverTheLimitIsDrainedAndRefused) {
   StoreResult r = archive_->FinishStore(Uploader(), std::move(*incoming));
   ExpectRejected(r, Code::kTooLarge);
   EXPECT_TRUE(BlobKeys().empty());
+}
+
+TEST_F(ArchiveTest, StoreUnderTheFreeSpaceReserveIsRefusedAndAudited) {
+  config_.storage.min_free_mib = 1024;
+  FreeSpaceOverride* space = OverrideFreeSpace(1000ull << 20);
+  auto [claimed, dataset] = SplitFile(test::ReadBytes(kCtSmall));
+  auto incoming = archive_->BeginStore(Uploader(), claimed);
+  ASSERT_FALSE(incoming.ok());
+  EXPECT_EQ(incoming.status().code(), Code::kNoSpace);
+  const std::string& why = incoming.status().message();
+  EXPECT_NE(why.find("1000 MiB free"), std::string::npos) << why;
+  EXPECT_NE(why.find("min_free_mib"), std::string::npos) << why;
+  // A modality shows 64 characters of it (Error Comment): they say what is wrong.
+  EXPECT_NE(why.substr(0, 64).find("disk nearly full"), std::string::npos) << why;
+  nlohmann::json rec = LastAuditRecord();
+  EXPECT_EQ(rec["type"], "instance.store");
+  EXPECT_EQ(rec["outcome"], "failure");
+  EXPECT_EQ(rec["details"]["sop_instance_uid"], kCtSopInstance);
+  EXPECT_NE(rec["details"]["reason"].get<std::string>().find("insufficient_storage"), std::string::npos);
+  ExpectRejected(archive_->ImportFile(Uploader(), kCtSmall), Code::kNoSpace);
+  EXPECT_TRUE(BlobKeys().empty());
+  EXPECT_EQ(Instances(), 0);
+
+  // Just over the reserve is not enough once short: no flipping at the edge.
+  space->available = 1100ull << 20;
+  ExpectRejected(archive_->ImportFile(Uploader(), kCtSmall), Code::kNoSpace);
+  // An eighth more than the reserve was freed: objects are taken again, without a restart.
+  space->available = 1152ull << 20;
+  EXPECT_EQ(archive_->ImportFile(Uploader(), kCtSmall).outcome, StoreOutcome::kStored);
+  // And while not short, the reserve itself is the line.
+  space->available = 1024ull << 20;
+  EXPECT_EQ(archive_->ImportFile(Uploader(), kMrSmall).outcome, StoreOutcome::kStored);
+}
+
+TEST_F(ArchiveTest, ObjectThatLeavesLessThanTheReserveIsRefusedOnceReceived) {
+  config_.storage.min_free_mib = 1024;
+  FreeSpaceOverride* space = OverrideFreeSpace(2048ull << 20);
+  auto [claimed, dataset] = SplitFile(test::ReadBytes(kCtSmall));
+  auto incoming = archive_->BeginStore(Uploader(), claimed);
+  ASSERT_TRUE(incoming.ok()) << incoming.status().ToString();
+  AppendAll(**incoming, dataset);
+  space->available = 1023ull << 20;  // its bytes (and others') took the disk under the reserve
+  ExpectRejected(archive_->FinishStore(Uploader(), std::move(*incoming)), Code::kNoSpace);
+  EXPECT_TRUE(BlobKeys().empty());
+  EXPECT_EQ(Instances(), 0);
+  EXPECT_EQ(LastAuditRecord()["outcome"], "failure");
+}
+
+TEST_F(ArchiveTest, NoReserveWhenMinFreeIsZero) {
+  config_.storage.min_free_mib = 0;
+  OverrideFreeSpace(0);
+  EXPECT_EQ(archive_->ImportFile(Uploader(), kCtSmall).outcome, StoreOutcome::kStored);
+}
+
+// A write that fails while the bytes arrive (a full disk: ENOSPC; here the
+// file size limit's EFBIG) is no reason to abort the association: the rest
+// is drained, the sender gets a refusal, and nothing is left behind.
+TEST_F(ArchiveTest, AWriteFailureWhileReceivingIsDrainedAndRefused) {
+  auto [claimed, dataset] = SplitFile(test::ReadBytes(kCtSmall));
+  ASSERT_GT(dataset.size(), 32768u);
+  auto incoming = archive_->BeginStore(Uploader(), claimed);
+  ASSERT_TRUE(incoming.ok()) << incoming.status().ToString();
+  {
+    test::FileSizeLimit limit(16384);
+    AppendAll(**incoming, dataset);
+  }
+  EXPECT_FALSE((*incoming)->write_error().ok());
+  EXPECT_EQ((*incoming)->dataset_bytes(), dataset.size());
+  StoreResult r = archive_->FinishStore(Uploader(), std::move(*incoming));
+  ExpectRejected(r, Code::kIo);
+  EXPECT_NE(r.status.message().find("receiving the object"), std::string::npos) << r.status.ToString();
+  EXPECT_TRUE(BlobKeys().empty());
+  EXPECT_EQ(Instances(), 0);
+  EXPECT_EQ(LastAuditRecord()["outcome"], "failure");
+
+  // Sent again with room, it is stored whole.
+  auto again = archive_->BeginStore(Uploader(), claimed);
+  ASSERT_TRUE(again.ok());
+  AppendAll(**again, dataset);
+  ASSERT_EQ(archive_->FinishStore(Uploader(), std::move(*again)).outcome, StoreOutcome::kStored);
+  std::string expected = StoredBytesOf(test::ReadBytes(kCtSmall));
+  EXPECT_EQ(BlobKeys(), std::vector<std::string>{KeyOf(expected)});
 }
 
 TEST_F(ArchiveTest, DimseStoreWithAClaimThatDoesNotMatchTheDataset) {

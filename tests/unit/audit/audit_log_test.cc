@@ -410,5 +410,31 @@ TEST(RecordHashTest, CoversEveryFieldAndThePreviousHash) {
   EXPECT_NE(RecordHash(changed), h);
 }
 
+// A full disk takes part of a batch: the log is cut back to its last whole
+// record, and appends go on once there is room, the chain unbroken.
+TEST_F(AuditLogTest, AFailedWriteLeavesTheChainWhole) {
+  auto log = OpenAuditLog(path_);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  AppendN(**log, 1, 3);
+  const auto before = std::filesystem::file_size(path_);
+  {
+    test::FileSizeLimit limit(before + 100);  // room for part of a record only
+    std::vector<AuditEvent> batch;
+    for (int i = 4; i < 8; ++i) batch.push_back(Event(i));
+    Status s = (*log)->AppendAll(std::move(batch));
+    EXPECT_FALSE(s.ok());
+    EXPECT_EQ(std::filesystem::file_size(path_), before) << "a partial record was left in the log";
+  }
+  AppendN(**log, 8, 2);
+  VerifyReport r = Verify();
+  EXPECT_TRUE(r.intact) << r.reason << " at line " << r.broken_line;
+  EXPECT_EQ(r.records, 5);
+  // A second writer (another process) continues the same chain.
+  auto other = OpenAuditLog(path_);
+  ASSERT_TRUE(other.ok());
+  AppendN(**other, 10, 1);
+  EXPECT_TRUE(Verify().intact);
+}
+
 }  // namespace
 }  // namespace bastion::audit

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -279,6 +280,12 @@ TEST_P(BlobStoreContractTest, LocalPathIsTheObjectWhenThereIsOne) {
   }
 }
 
+TEST_P(BlobStoreContractTest, AvailableBytesAnswers) {
+  auto available = store_->AvailableBytes();
+  ASSERT_TRUE(available.ok()) << available.status().ToString();
+  EXPECT_GT(*available, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllStores, BlobStoreContractTest,
     ::testing::Values(StoreFactory{"Local", [](const std::filesystem::path& root) { return OpenLocalBlobStore(root); }},
@@ -428,6 +435,32 @@ TEST_F(LocalStoreTest, SealedObjectRefusesAppends) {
   EXPECT_EQ((*staged)->Append("c", 1).code(), Code::kInternal);
   EXPECT_EQ((*staged)->size(), 2u);
   EXPECT_EQ(HexEncode((*staged)->digest()), KeyOf("ab"));
+}
+
+TEST_F(LocalStoreTest, AvailableBytesIsWhatTheFileSystemSays) {
+  struct statvfs st {};
+  ASSERT_EQ(::statvfs(dir_.path().c_str(), &st), 0);
+  const std::uint64_t expected = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  auto available = store_->AvailableBytes();
+  ASSERT_TRUE(available.ok()) << available.status().ToString();
+  // Other processes write meanwhile: the same within 256 MiB.
+  const std::uint64_t slack = 256u << 20;
+  EXPECT_LE(*available, expected + slack);
+  EXPECT_GE(*available + slack, expected);
+}
+
+TEST_F(LocalStoreTest, DiscardedObjectIsEmptiedAndRefusesMore) {
+  std::string content = Pattern(300000, 5);
+  auto staged = staging_.Create();
+  ASSERT_TRUE(staged.ok());
+  ASSERT_TRUE((*staged)->Append(content.data(), content.size()).ok());
+  std::filesystem::path path = (*staged)->path();
+  (*staged)->Discard();
+  EXPECT_EQ(std::filesystem::file_size(path), 0u) << "the disk space is given back at once";
+  EXPECT_EQ((*staged)->Append("x", 1).code(), Code::kInternal);
+  EXPECT_EQ((*staged)->Seal().code(), Code::kInternal);
+  staged->reset();
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 TEST_F(LocalStoreTest, LargeObjectsAreHashedRightInAnyChunking) {

@@ -67,6 +67,8 @@ void ExpectDefaults(const Config& c, const std::filesystem::path& data_dir) {
   EXPECT_EQ(c.tls.client_ca, data_dir / "tls/ca.pem");
   EXPECT_EQ(c.storage.max_object_bytes, defaults.storage.max_object_bytes);
   EXPECT_EQ(c.storage.on_conflict, ConflictPolicy::kKeepFirst);
+  EXPECT_EQ(c.storage.min_free_mib, defaults.storage.min_free_mib);
+  EXPECT_EQ(c.storage.min_free_mib, 1024u);
   EXPECT_EQ(c.log_level, "info");
 }
 
@@ -187,6 +189,8 @@ TEST_F(ConfigTest, IntegerRanges) {
   ExpectRejected("max_pdu_bytes = 131072", "max_pdu_bytes = 4095", "max_pdu_bytes");
   ExpectRejected("max_object_bytes = 2147483648", "max_object_bytes = 1023", "max_object_bytes");
   ExpectRejected("max_object_bytes = 2147483648", "max_object_bytes = -1", "max_object_bytes");
+  ExpectRejected("min_free_mib = 1024", "min_free_mib = -1", "min_free_mib");
+  ExpectRejected("min_free_mib = 1024", "min_free_mib = \"1G\"", "min_free_mib");
   ExpectRejected("window_seconds = 60", "window_seconds = 0", "window_seconds");
   ExpectRejected("max_delay_ms = 2000", "max_delay_ms = -5", "max_delay_ms");
 
@@ -201,6 +205,10 @@ TEST_F(ConfigTest, IntegerRanges) {
   auto big = LoadWith("max_object_bytes = 2147483648", "max_object_bytes = 10000000000");
   ASSERT_TRUE(big.ok()) << big.status().ToString();
   EXPECT_EQ(big->storage.max_object_bytes, 10000000000u);
+
+  auto no_reserve = LoadWith("min_free_mib = 1024", "min_free_mib = 0");
+  ASSERT_TRUE(no_reserve.ok()) << no_reserve.status().ToString();
+  EXPECT_EQ(no_reserve->storage.min_free_mib, 0u);
 }
 
 TEST_F(ConfigTest, LogLevel) {

@@ -118,7 +118,9 @@ TEST(FsTest, ErrnoStatusMapsCodes) {
   errno = EIO;
   EXPECT_EQ(ErrnoStatus("a").code(), Code::kIo);
   errno = ENOSPC;
-  EXPECT_EQ(ErrnoStatus("a").code(), Code::kIo);
+  EXPECT_EQ(ErrnoStatus("a").code(), Code::kNoSpace);
+  errno = EDQUOT;
+  EXPECT_EQ(ErrnoStatus("a").code(), Code::kNoSpace);
 }
 
 TEST(FsTest, FsyncDirectory) {

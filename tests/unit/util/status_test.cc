@@ -193,6 +193,8 @@ TEST(ErrorCatalogueTest, SpecificMappings) {
   EXPECT_EQ(InfoFor(Code::kUnsupported).http_status, 415);
   EXPECT_EQ(InfoFor(Code::kUnsupported).dimse_status, 0x0122);
   EXPECT_EQ(InfoFor(Code::kUnavailable).http_status, 503);
+  EXPECT_EQ(InfoFor(Code::kNoSpace).http_status, 507);
+  EXPECT_EQ(InfoFor(Code::kNoSpace).dimse_status, 0xA700);  // refused: out of resources
   EXPECT_EQ(InfoFor(Code::kInvalidArgument).http_status, 400);
   EXPECT_EQ(InfoFor(Code::kInternal).http_status, 500);
   EXPECT_EQ(InfoFor(Code::kOk).name, "ok");
