@@ -109,6 +109,15 @@ def free_port(exclude=()):
 _handed_out = set()  # within this test process, never the same port twice
 
 
+def namespace_available(flag):
+    """Whether tests may make a private namespace of their own (`unshare -n`:
+    network, `-m`: mounts): root, with util-linux's unshare and nsenter."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        return False
+    p = subprocess.run(["unshare", flag, "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return p.returncode == 0
+
+
 def wait_for(predicate, timeout, interval=0.05, what="condition"):
     """Poll predicate() until it returns a truthy value (bounded). Returns it."""
     deadline = time.monotonic() + timeout

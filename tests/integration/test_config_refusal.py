@@ -9,7 +9,6 @@ the test machine."""
 import hashlib
 import os
 import re
-import shutil
 import stat
 import subprocess
 import unittest
@@ -20,10 +19,7 @@ NETNS = ("unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh")
 
 
 def netns_available():
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        return False
-    p = subprocess.run(["unshare", "-n", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return p.returncode == 0
+    return h.namespace_available("-n")
 
 
 def tree_digest(root):

@@ -10,20 +10,12 @@ namespace (`nsenter -m`); the test reads its files through /proc/PID/root.
 
 import os
 import re
-import shutil
 import subprocess
 import unittest
 
 import harness as h
 
 CT = dict(studies=1, series=1, instances=40, rows=512, cols=512)  # 40 x ~525 kB
-
-
-def mount_namespace_available():
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        return False
-    p = subprocess.run(["unshare", "-m", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return p.returncode == 0
 
 
 class SmallDisk:
@@ -96,7 +88,7 @@ class BastionOnSmallDisk(h.Bastion):
         return h.staging_leftovers(self.disk.view(self.data))
 
 
-@unittest.skipUnless(mount_namespace_available(), "needs root and unshare/nsenter to mount a small private tmpfs")
+@unittest.skipUnless(h.namespace_available("-m"), "needs root and unshare/nsenter to mount a small private tmpfs")
 class DiskFullTest(h.BastionTestCase):
     need_synth = True
 
