@@ -193,6 +193,10 @@ class DiskFullTest(h.BastionTestCase):
                          sorted([self.uid_of[f] for f in refused] + [self.uid_of[f] for f in refused[:2]]))
         log = b.server.stderr_text()
         self.assertIn("under the reserve of 24 MiB", log)
+        ds = h.pydicom.dcmread(self.files[0], stop_before_pixels=True)
+        for phi in (str(ds.PatientName), str(ds.PatientID)):
+            self.assertTrue(phi)
+            self.assertNotIn(phi, log, "PHI in the server log")
         for f in self.files:
             self.assertNotIn(self.uid_of[f], log, "the server log names an instance")
 
