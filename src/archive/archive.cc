@@ -17,19 +17,18 @@ namespace bastion::archive {
 using security::Permission;
 using security::Principal;
 
-Status IncomingObject::Append(const void* data, std::size_t size) {
+void IncomingObject::Append(const void* data, std::size_t size) {
   dataset_bytes_ += size;
-  if (over_limit_ || !write_error_.ok()) return Status::Ok();
+  if (over_limit_ || !write_error_.ok()) return;
   if (dataset_bytes_ > limit_) {
     over_limit_ = true;
     staged_->Discard();  // what was kept so far is not needed: give the disk space back now
-    return Status::Ok();
+    return;
   }
   if (Status s = staged_->Append(data, size); !s.ok()) {
     write_error_ = s.Annotate("receiving the object");
     staged_->Discard();
   }
-  return Status::Ok();
 }
 
 Archive::Archive(const Config& config, Dependencies deps)
@@ -425,8 +424,7 @@ StoreResult Archive::ImportFile(const Principal& who, const std::filesystem::pat
       return Reject(who, claimed, ErrnoStatus("read"), (*object)->dataset_bytes());
     }
     if (got == 0) break;
-    if (Status s = (*object)->Append(buf.data(), static_cast<std::size_t>(got)); !s.ok())
-      return Reject(who, claimed, s, (*object)->dataset_bytes());
+    (*object)->Append(buf.data(), static_cast<std::size_t>(got));
     offset += got;
   }
   return FinishStore(who, std::move(*object));

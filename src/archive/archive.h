@@ -50,13 +50,13 @@ struct ClaimedIdentity {
   std::string study_instance_uid = {};
 };
 
-// An object being received. Append() never fails: past the size limit, or
+// An object being received. Append() cannot fail: past the size limit, or
 // once the staged file cannot be written (a full disk), the bytes are counted
 // and dropped, so that the sender's stream can be drained and answered with a
 // clear refusal (FinishStore) rather than an aborted association.
 class IncomingObject {
  public:
-  Status Append(const void* data, std::size_t size);
+  void Append(const void* data, std::size_t size);
   std::uint64_t dataset_bytes() const { return dataset_bytes_; }
   bool over_limit() const { return over_limit_; }
   // Why the bytes could not be kept (ok while they can).

@@ -82,13 +82,9 @@ class IncomingConsumer final : public DcmConsumer {
   offile_off_t avail() const override { return 1 << 30; }
   offile_off_t write(const void* buf, offile_off_t len) override {
     if (status_.bad()) return 0;
-    Status s = object_.Append(buf, static_cast<std::size_t>(len));
-    if (!s.ok()) {
-      error_ = s.ToString();
-      status_ = EC_InvalidStream;
-      return 0;
-    }
-    // Past the size limit bytes are dropped; far past it we stop listening.
+    // Past the size limit, or once the disk refuses them, the archive drops
+    // the bytes (FinishStore refuses the object); far past the limit we stop listening.
+    object_.Append(buf, static_cast<std::size_t>(len));
     if (object_.dataset_bytes() > abort_after_) {
       error_ = "object far over the size limit";
       status_ = EC_InvalidStream;

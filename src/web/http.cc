@@ -62,9 +62,6 @@ Response Response::FromStatus(const Status& status) {
   // Internal failures say nothing of their cause to the client (it may hold
   // paths or values); the server log has it.
   bool server_side = info.http_status >= 500;
-  if (status.code() == Code::kNoSpace)  // what to do about it, without the server's paths or figures
-    return Problem(info.http_status, ReasonPhrase(info.http_status),
-                   "the archive's storage is full; nothing was stored. Try again after an administrator frees space");
   return Problem(info.http_status, ReasonPhrase(info.http_status),
                  server_side ? "the server could not complete the request; the server log has the details"
                              : status.message());

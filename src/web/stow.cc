@@ -97,12 +97,9 @@ class StowParts final : public MultipartHandler {
   }
 
   Status Append(std::string_view data) {
-    // Over-limit bytes are counted and dropped by the archive; FinishStore refuses them.
-    if (Status s = object_->Append(data.data(), data.size()); !s.ok()) {
-      object_.reset();
-      Fail(s);
-      skip_ = true;
-    }
+    // Bytes over the limit, or that the disk refuses, are counted and dropped
+    // by the archive; FinishStore refuses (and audits) the object.
+    object_->Append(data.data(), data.size());
     return Status::Ok();
   }
 
