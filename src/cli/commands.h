@@ -78,6 +78,19 @@ Result<std::string> CreateFirstAdmin(const std::filesystem::path& data);
 
 int Import(const std::filesystem::path& data, const std::vector<std::filesystem::path>& paths);
 
+// The server's certificate (tls_cmd.cc).
+int TlsShow(const std::filesystem::path& data, bool json);
+struct TlsRenewOptions {
+  int days = 825;
+  std::vector<std::string> add_hosts;  // more subjectAltNames: IP addresses or DNS names
+  bool new_key = false;
+};
+int TlsRenew(const std::filesystem::path& data, const TlsRenewOptions& options);
+// Checks the [tls] files as `serve` will use them. Starting, a problem is
+// printed and refuses the start (kExitInsecureConfig); running, it is logged.
+// Warns of a certificate that expires within 30 days, saying how to renew it.
+int CheckCertificates(const std::filesystem::path& data, const Config& config, bool starting);
+
 // `bastion scan`: exits with the worst severity found (docs/scan.md), not the codes above.
 struct ScanArgs {
   std::vector<std::string> targets, web, compare;

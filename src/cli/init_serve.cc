@@ -136,39 +136,6 @@ int Init(const std::filesystem::path& data, const InitOptions& options) {
   return kExitOk;
 }
 
-namespace {
-
-// An expired server certificate makes every TLS peer fail with an opaque
-// handshake error; say so plainly at start-up instead, and warn a month ahead.
-int CheckCertificates(const Config& config) {
-  if (config.dicom.tls_listen.empty() && config.web.https_listen.empty()) return kExitOk;
-  for (const auto& [what, path] : {std::pair{"server certificate", config.tls.certificate},
-                                   std::pair{"client CA certificate", config.tls.client_ca}}) {
-    auto pem = ReadFile(path, 1 << 20);
-    if (!pem.ok()) {
-      PrintError(std::string("cannot read the ") + what + " " + path.string() + ": " + pem.status().message());
-      return kExitInsecureConfig;
-    }
-    auto info = security::ReadCertificateInfo(*pem);
-    if (!info.ok()) {
-      PrintError(std::string("the ") + what + " " + path.string() + " is not a PEM certificate");
-      return kExitInsecureConfig;
-    }
-    std::int64_t now = std::time(nullptr);
-    std::int64_t days_left = (info->not_after - now) / 86400;
-    if (info->not_after <= now) {
-      PrintError(std::string("refusing to start: the ") + what + " " + path.string() +
-                 " has expired. Replace it, or point [tls] in bastion.toml at a valid one.");
-      return kExitInsecureConfig;
-    }
-    if (days_left < 30)
-      spdlog::warn("the {} {} expires in {} days; replace it before then", what, path.string(), days_left);
-  }
-  return kExitOk;
-}
-
-}  // namespace
-
 int Serve(const std::filesystem::path& data) {
   // Signals are taken synchronously by this thread; block them before any thread starts.
   sigset_t signals;
@@ -200,7 +167,7 @@ int Serve(const std::filesystem::path& data) {
     PrintError("refusing to start: " + s.message());
     return kExitInsecureConfig;
   }
-  if (int rc = CheckCertificates(stack->config); rc != kExitOk) return rc;
+  if (int rc = CheckCertificates(data, stack->config, true); rc != kExitOk) return rc;
   // A registry edited while we run is applied only if it passes the same check.
   stack->nodes->SetValidator(
       [config = stack->config](const std::vector<security::Node>& nodes) { return security::SelfCheck(config, nodes); });
@@ -241,13 +208,27 @@ int Serve(const std::filesystem::path& data) {
   spdlog::info("listening: {} (AE {})", listeners, stack->config.dicom.ae_title);
   std::cout << "ready: ae=" << stack->config.dicom.ae_title << " " << listeners << std::endl;
 
+  // A certificate that expires while we run is warned about daily, as at start-up.
+  constexpr auto kCertificateCheck = std::chrono::hours(24);
+  auto next_check = std::chrono::steady_clock::now() + kCertificateCheck;
   for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
+    auto wait = std::chrono::duration_cast<std::chrono::seconds>(next_check - std::chrono::steady_clock::now());
+    timespec timeout{std::max<time_t>(0, static_cast<time_t>(wait.count())), 0};
+    int sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig < 0) {
+      if (errno == EAGAIN) {
+        (void)CheckCertificates(data, stack->config, false);
+        next_check += kCertificateCheck;
+      }
+      continue;
+    }
     if (sig == SIGHUP) {
       Status s = stack->nodes->Reload();
       if (s.ok()) spdlog::info("SIGHUP: node registry reloaded");
       else spdlog::error("SIGHUP: node registry not reloaded: {}", s.ToString());
+      for (Status t : {server.ReloadTls(), web_server.ReloadTls()})
+        if (!t.ok()) spdlog::error("SIGHUP: TLS files not reloaded, keeping the previous ones: {}", t.message());
+      (void)CheckCertificates(data, stack->config, false);
       continue;
     }
     spdlog::info("signal {}: stopping", sig);

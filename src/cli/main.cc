@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--https-port", init.https_port, "HTTPS port (web UI, DICOMweb)")->capture_default_str();
   init_cmd->add_option("--https-bind", init.https_bind, "address for HTTPS")->capture_default_str();
 
-  auto* serve_cmd = app.add_subcommand("serve", "run the server until SIGTERM/SIGINT (SIGHUP reloads nodes)");
+  auto* serve_cmd =
+      app.add_subcommand("serve", "run the server until SIGTERM/SIGINT (SIGHUP reloads nodes and TLS files)");
   add_data(serve_cmd);
 
   auto* node_cmd = app.add_subcommand("node", "the registry of DICOM nodes allowed to associate");
@@ -139,6 +140,20 @@ int main(int argc, char** argv) {
   auto* audit_verify = audit_cmd->add_subcommand("verify", "check the audit log's hash chain");
   add_data(audit_verify);
 
+  auto* tls_cmd = app.add_subcommand("tls", "the server's TLS certificate: show it, renew it from the local CA");
+  tls_cmd->require_subcommand(1);
+  auto* tls_show = tls_cmd->add_subcommand("show", "the server certificate and client CA: names, SHA-256, expiry");
+  add_data(tls_show);
+  tls_show->add_flag("--json", json, "machine-readable output");
+  cli::TlsRenewOptions renew;
+  auto* tls_renew = tls_cmd->add_subcommand(
+      "renew", "issue the server certificate again from the local CA; a running server takes it up");
+  add_data(tls_renew);
+  tls_renew->add_option("--days", renew.days, "validity in days, 1 to 825")->capture_default_str();
+  tls_renew->add_option("--add-host", renew.add_hosts, "NAME|ADDR[,...]: more DNS names or IP addresses for it")
+      ->delimiter(',');
+  tls_renew->add_flag("--new-key", renew.new_key, "with a new private key instead of the current one");
+
   auto* web_cmd = app.add_subcommand("web", "the HTTPS front end");
   web_cmd->require_subcommand(1);
   auto* web_routes = web_cmd->add_subcommand("routes", "every route and who may use it (the one route table)");
@@ -203,6 +218,8 @@ int main(int argc, char** argv) {
   if (*query_cmd) return cli::Query(data, query);
   if (*scan_cmd) return cli::Scan(scan);
   if (*web_routes) return cli::WebRoutes(json);
+  if (*tls_show) return cli::TlsShow(data, json);
+  if (*tls_renew) return cli::TlsRenew(data, renew);
   std::cerr << app.help();
   return cli::kExitUsage;
 }

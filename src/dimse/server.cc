@@ -156,21 +156,26 @@ Status DicomServer::Start() {
   dcmDisableGethostbyaddr.set(OFTrue);  // we use numeric addresses only
 
   if (!config_.dicom.tls_listen.empty()) {
-    tls_ = std::make_unique<DcmTLSTransportLayer>(NET_ACCEPTOR, nullptr, OFTrue);
-    auto check = [](OFCondition c, const std::string& what) {
-      return c.good() ? Status::Ok() : Status(Code::kInvalidArgument, what + ": " + c.text());
-    };
-    BASTION_RETURN_IF_ERROR(check(tls_->setTLSProfile(TSP_Profile_BCP195_ND), "TLS profile"));
-    BASTION_RETURN_IF_ERROR(check(tls_->activateCipherSuites(), "TLS cipher suites"));
-    BASTION_RETURN_IF_ERROR(check(tls_->setPrivateKeyFile(config_.tls.private_key.c_str(), DCF_Filetype_PEM),
-                                  "TLS private key " + config_.tls.private_key.string()));
-    BASTION_RETURN_IF_ERROR(check(tls_->setCertificateFile(config_.tls.certificate.c_str(), DCF_Filetype_PEM),
-                                  "TLS certificate " + config_.tls.certificate.string()));
-    if (!tls_->checkPrivateKeyMatchesCertificate())
-      return Status(Code::kInvalidArgument, "the TLS private key does not match the certificate");
-    BASTION_RETURN_IF_ERROR(check(tls_->addTrustedCertificateFile(config_.tls.client_ca.c_str(), DCF_Filetype_PEM),
-                                  "TLS client CA " + config_.tls.client_ca.string()));
-    tls_->setCertificateVerification(DCV_requireCertificate);
+    tls_ = std::make_unique<security::ReloadingTlsContext<DcmTLSTransportLayer>>(
+        config_.tls, "DICOM over TLS", [tls = config_.tls]() -> Result<std::shared_ptr<DcmTLSTransportLayer>> {
+          auto layer = std::make_shared<DcmTLSTransportLayer>(NET_ACCEPTOR, nullptr, OFTrue);
+          auto check = [](OFCondition c, const std::string& what) {
+            return c.good() ? Status::Ok() : Status(Code::kInvalidArgument, what + ": " + c.text());
+          };
+          BASTION_RETURN_IF_ERROR(check(layer->setTLSProfile(TSP_Profile_BCP195_ND), "TLS profile"));
+          BASTION_RETURN_IF_ERROR(check(layer->activateCipherSuites(), "TLS cipher suites"));
+          BASTION_RETURN_IF_ERROR(check(layer->setPrivateKeyFile(tls.private_key.c_str(), DCF_Filetype_PEM),
+                                        "TLS private key " + tls.private_key.string()));
+          BASTION_RETURN_IF_ERROR(check(layer->setCertificateFile(tls.certificate.c_str(), DCF_Filetype_PEM),
+                                        "TLS certificate " + tls.certificate.string()));
+          if (!layer->checkPrivateKeyMatchesCertificate())
+            return Status(Code::kInvalidArgument, "the TLS private key does not match the certificate");
+          BASTION_RETURN_IF_ERROR(check(layer->addTrustedCertificateFile(tls.client_ca.c_str(), DCF_Filetype_PEM),
+                                        "TLS client CA " + tls.client_ca.string()));
+          layer->setCertificateVerification(DCV_requireCertificate);
+          return layer;
+        });
+    BASTION_RETURN_IF_ERROR(tls_->Reload());
   }
 
   for (const auto& ep : config_.dicom.tls_listen) {
@@ -188,6 +193,8 @@ Status DicomServer::Start() {
   acceptor_ = std::thread([this] { AcceptLoop(); });
   return Status::Ok();
 }
+
+Status DicomServer::ReloadTls() { return tls_ ? tls_->Reload() : Status::Ok(); }
 
 std::string DicomServer::DescribeListeners() const {
   std::string out;
@@ -350,8 +357,10 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   };
   T_ASC_Network* net = nullptr;
   T_ASC_Association* assoc = nullptr;
+  // Held for the whole association: the [tls] files may be renewed meanwhile.
+  std::shared_ptr<DcmTLSTransportLayer> tls = transport == Transport::kTls && tls_ ? tls_->Current() : nullptr;
   std::unique_lock<std::mutex> gate(g_socket_handoff);
-  HandoffLayer layer(&gate, tls_.get());
+  HandoffLayer layer(&gate, tls.get());
   dcmExternalSocketHandle.set(fd);
   OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, acse_timeout, &net);
   if (cond.good()) cond = ASC_setTransportLayer(net, &layer, 0);

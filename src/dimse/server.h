@@ -23,6 +23,7 @@
 
 #include "archive/archive.h"
 #include "security/association_policy.h"
+#include "security/tls_credentials.h"
 #include "util/config.h"
 #include "util/fs.h"
 #include "util/net.h"
@@ -48,6 +49,11 @@ class DicomServer {
   // "dicom-tls=0.0.0.0:2762 dicom=127.0.0.1:11112"
   std::string DescribeListeners() const;
 
+  // Loads the [tls] files again now (SIGHUP). They are also taken up on their
+  // own when they change, at the next TLS connection. On failure the
+  // credentials in force stay.
+  Status ReloadTls();
+
  private:
   struct Listener {
     Endpoint endpoint;
@@ -66,7 +72,7 @@ class DicomServer {
   const Config config_;
   archive::Archive& archive_;
   security::AssociationThrottle throttle_;
-  std::unique_ptr<DcmTLSTransportLayer> tls_;
+  std::unique_ptr<security::ReloadingTlsContext<DcmTLSTransportLayer>> tls_;  // if a TLS listener is configured
   std::vector<Listener> listeners_;
   UniqueFd wake_;  // eventfd: wakes the acceptor on Stop
   std::thread acceptor_;

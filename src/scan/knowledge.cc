@@ -263,7 +263,8 @@ const std::vector<CheckInfo> kChecks = {
     {"S4", "self: certificates",
      "An expired server or CA certificate stops every TLS peer; one close to expiry will soon.",
      kTransmission, "Renew the certificate before it expires.", "", "", "",
-     "Bastion: issue a new server certificate from the local CA (or the site's PKI) and restart."},
+     "Bastion: `bastion tls renew --data DIR` (or renew with the site's PKI and replace the files); "
+     "the running server takes it up at its next TLS connection."},
     {"S5", "self: web front end",
      "Where the web UI, viewer and DICOMweb listen, and how long a login lasts: a session that "
      "outlives the person at the screen (no automatic logoff), or a browser not told to insist on "

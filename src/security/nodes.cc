@@ -2,8 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <sys/stat.h>
-
 #include <chrono>
 
 #include "util/crypto.h"
@@ -91,20 +89,8 @@ Status SaveNodes(const std::filesystem::path& file, const std::vector<Node>& nod
   return WriteFileAtomic(file, doc.dump(2) + "\n", 0640);
 }
 
-NodeDirectory::FileIdentity NodeDirectory::Identify(const std::filesystem::path& file) {
-  struct stat st {};
-  FileIdentity id;
-  if (::stat(file.c_str(), &st) != 0) return id;
-  id.device = st.st_dev;
-  id.inode = st.st_ino;
-  id.size = static_cast<std::uint64_t>(st.st_size);
-  id.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  id.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
-  return id;
-}
-
 Status NodeDirectory::Reload() {
-  FileIdentity identity = Identify(file_);
+  FileIdentity identity = FileIdentity::Of(file_);
   BASTION_ASSIGN_OR_RETURN(auto nodes, LoadNodes(file_));
   if (accept_) BASTION_RETURN_IF_ERROR(accept_(nodes));
   std::lock_guard lock(mu_);
@@ -115,7 +101,7 @@ Status NodeDirectory::Reload() {
 
 void NodeDirectory::MaybeReload() {
   // A stat per association: cheap, and a registry change applies to the very next one.
-  FileIdentity current = Identify(file_);
+  FileIdentity current = FileIdentity::Of(file_);
   {
     std::lock_guard lock(mu_);
     if (current == loaded_ || current == refused_) return;

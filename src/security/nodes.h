@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "security/principal.h"
+#include "security/store_file.h"
 #include "util/net.h"
 #include "util/status.h"
 
@@ -65,15 +66,6 @@ class NodeDirectory {
   const std::filesystem::path file_;
   Validator accept_;
   std::mutex mu_;
-  // What the loaded file looked like: an atomic replacement (rename) always
-  // changes the inode, even with the same size and timestamp.
-  struct FileIdentity {
-    std::uint64_t device = 0, inode = 0, size = 0;
-    std::int64_t mtime_ns = 0, ctime_ns = 0;
-    bool operator==(const FileIdentity&) const = default;
-  };
-  static FileIdentity Identify(const std::filesystem::path& file);
-
   std::vector<Node> nodes_;  // guarded by mu_
   FileIdentity loaded_;      // guarded by mu_
   FileIdentity refused_;     // last version that failed to load; guarded by mu_

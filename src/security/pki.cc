@@ -7,6 +7,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <arpa/inet.h>
+
 #include <ctime>
 #include <memory>
 
@@ -25,6 +27,17 @@ struct Deleter {
 using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
 using CertPtr = std::unique_ptr<X509, Deleter<X509_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
+using NamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
+
+CertPtr ReadCert(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return CertPtr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+}
+
+KeyPtr ReadKey(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return KeyPtr(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+}
 
 Status SslError(const char* what) { return Status(Code::kInternal, std::string("OpenSSL: ") + what); }
 
@@ -100,16 +113,18 @@ Result<IssuedCertificate> CreateCertificateAuthority(const std::string& cn) {
 
 Result<IssuedCertificate> IssueCertificate(const std::string& ca_cert_pem, const std::string& ca_key_pem,
                                            const std::string& cn, CertificateUse use,
-                                           const std::vector<std::string>& ips,
-                                           const std::vector<std::string>& dns, int days) {
-  BioPtr cbio(BIO_new_mem_buf(ca_cert_pem.data(), static_cast<int>(ca_cert_pem.size())));
-  CertPtr ca(PEM_read_bio_X509(cbio.get(), nullptr, nullptr, nullptr));
-  BioPtr kbio(BIO_new_mem_buf(ca_key_pem.data(), static_cast<int>(ca_key_pem.size())));
-  KeyPtr ca_key(PEM_read_bio_PrivateKey(kbio.get(), nullptr, nullptr, nullptr));
+                                           const std::vector<std::string>& ips, const std::vector<std::string>& dns,
+                                           int days, const std::string& key_pem) {
+  CertPtr ca = ReadCert(ca_cert_pem);
+  KeyPtr ca_key = ReadKey(ca_key_pem);
   if (!ca || !ca_key) return Status(Code::kInvalidArgument, "cannot read the CA certificate or key");
 
-  KeyPtr key = NewKey();
-  if (!key) return SslError("key generation failed");
+  KeyPtr key = key_pem.empty() ? NewKey() : ReadKey(key_pem);
+  if (!key)
+    return key_pem.empty() ? SslError("key generation failed")
+                           : Status(Code::kInvalidArgument, "cannot read the private key");
+  if (EVP_PKEY_get_security_bits(key.get()) < 112)  // BCP 195: RSA 2048 or stronger
+    return Status(Code::kInvalidArgument, "the private key is weaker than RSA 2048");
   BASTION_ASSIGN_OR_RETURN(CertPtr cert, NewCert(key.get(), cn, days));
   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca.get()));
   BASTION_RETURN_IF_ERROR(AddExtension(cert.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE"));
@@ -127,8 +142,7 @@ Result<IssuedCertificate> IssueCertificate(const std::string& ca_cert_pem, const
 }
 
 Result<CertificateInfo> ReadCertificateInfo(const std::string& pem) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  CertPtr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  CertPtr cert = ReadCert(pem);
   if (!cert) return Status(Code::kInvalidArgument, "not a PEM certificate");
   CertificateInfo info;
   auto seconds = [](const ASN1_TIME* t) {
@@ -145,12 +159,42 @@ Result<CertificateInfo> ReadCertificateInfo(const std::string& pem) {
     info.common_name = DerCommonName(der, static_cast<std::size_t>(len));
     OPENSSL_free(der);
   }
+  NamesPtr names(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    if (name->type == GEN_DNS) {
+      const ASN1_IA5STRING* dns = name->d.dNSName;
+      info.dns_names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                                  static_cast<std::size_t>(ASN1_STRING_length(dns)));
+    } else if (name->type == GEN_IPADD) {
+      const ASN1_OCTET_STRING* ip = name->d.iPAddress;
+      int length = ASN1_STRING_length(ip);
+      char text[INET6_ADDRSTRLEN] = {};
+      if ((length == 4 || length == 16) &&
+          ::inet_ntop(length == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), text, sizeof text))
+        info.ip_addresses.emplace_back(text);
+    }
+  }
   return info;
 }
 
+bool IsIssuedBy(const std::string& certificate_pem, const std::string& ca_certificate_pem) {
+  CertPtr cert = ReadCert(certificate_pem);
+  CertPtr ca = ReadCert(ca_certificate_pem);
+  if (!cert || !ca || X509_check_issued(ca.get(), cert.get()) != X509_V_OK) return false;
+  EVP_PKEY* ca_key = X509_get0_pubkey(ca.get());
+  return ca_key != nullptr && X509_verify(cert.get(), ca_key) == 1;
+}
+
+bool KeyMatchesCertificate(const std::string& certificate_pem, const std::string& private_key_pem) {
+  CertPtr cert = ReadCert(certificate_pem);
+  KeyPtr key = ReadKey(private_key_pem);
+  EVP_PKEY* public_key = cert ? X509_get0_pubkey(cert.get()) : nullptr;
+  return public_key != nullptr && key && EVP_PKEY_eq(public_key, key.get()) == 1;
+}
+
 Result<std::string> CertificateFingerprint(const std::string& pem) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  CertPtr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  CertPtr cert = ReadCert(pem);
   if (!cert) return Status(Code::kInvalidArgument, "not a PEM certificate");
   return CertSha256(cert.get());
 }

@@ -26,19 +26,28 @@ enum class CertificateUse { kServer, kClient };
 
 // A certificate signed by the CA (`ca_cert_pem`/`ca_key_pem`). Server
 // certificates get the given IP addresses and DNS names as subjectAltNames.
+// With `key_pem`, the certificate is for that private key; otherwise for a new one.
 Result<IssuedCertificate> IssueCertificate(const std::string& ca_cert_pem, const std::string& ca_key_pem,
                                            const std::string& common_name, CertificateUse use,
                                            const std::vector<std::string>& ip_addresses,
-                                           const std::vector<std::string>& dns_names, int valid_days);
+                                           const std::vector<std::string>& dns_names, int valid_days,
+                                           const std::string& key_pem = "");
 
 struct CertificateInfo {
   std::string common_name;
   std::int64_t not_before = 0;  // seconds since the epoch
   std::int64_t not_after = 0;
   std::string sha256;
+  std::vector<std::string> ip_addresses;  // subjectAltName, as text
+  std::vector<std::string> dns_names;     // subjectAltName
 };
 // Reads the first certificate of a PEM text.
 Result<CertificateInfo> ReadCertificateInfo(const std::string& certificate_pem);
+
+// Whether the certificate names the CA as its issuer and its signature verifies with the CA's key.
+bool IsIssuedBy(const std::string& certificate_pem, const std::string& ca_certificate_pem);
+// Whether the PEM private key is the one of the certificate's public key.
+bool KeyMatchesCertificate(const std::string& certificate_pem, const std::string& private_key_pem);
 
 // SHA-256 of a PEM certificate's DER encoding.
 Result<std::string> CertificateFingerprint(const std::string& certificate_pem);

@@ -46,6 +46,10 @@ std::string FormatUtc(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+std::string FormatUtc(std::int64_t seconds) {
+  return FormatUtc(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(seconds)));
+}
+
 std::string FormatUtcMillis(std::chrono::system_clock::time_point t) {
   std::string whole = FormatUtc(t);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;

@@ -1,5 +1,5 @@
-// Helpers shared by the stores kept as private JSON files in the data
-// directory (users.json, tokens.json). Internal to security/.
+// Helpers shared by the stores kept as files in the data directory
+// (nodes.json, users.json, tokens.json, the [tls] files). Internal to security/.
 #pragma once
 
 #include <chrono>
@@ -31,6 +31,8 @@ Result<std::optional<std::string>> ReadPrivateFile(const std::filesystem::path& 
 
 // "2026-11-22T01:40:56Z" (UTC, whole seconds) and back; nullopt if not in that form.
 std::string FormatUtc(std::chrono::system_clock::time_point t);
+// The same from seconds since the epoch (a certificate's notAfter).
+std::string FormatUtc(std::int64_t seconds);
 // "2026-11-22T05:06:10.123Z": where the order of events within a second matters.
 std::string FormatUtcMillis(std::chrono::system_clock::time_point t);
 // Either form.

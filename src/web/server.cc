@@ -17,6 +17,7 @@
 #include <limits>
 #include <set>
 
+#include "security/tls_credentials.h"
 #include "util/net.h"
 
 namespace bastion::web {
@@ -62,12 +63,13 @@ struct Connection {
 };
 
 struct WebServer::Impl {
-  Impl(const Config& config, WebApp& app) : config(config), app(app), tls(ssl::context::tls_server) {}
+  Impl(const Config& config, WebApp& app)
+      : config(config), app(app), tls(HttpsFiles(config.tls), "HTTPS", [&config] { return LoadTls(config.tls); }) {}
 
   const Config& config;
   WebApp& app;
   asio::io_context io;  // owns no threads: sockets are used synchronously
-  ssl::context tls;
+  security::ReloadingTlsContext<ssl::context> tls;  // loaded by Start if an HTTPS listener is configured
 
   struct Listener {
     int fd = -1;
@@ -85,7 +87,12 @@ struct WebServer::Impl {
   std::map<std::string, int> per_address;    // guarded by mu
   int open = 0;                               // guarded by mu
 
-  Status LoadTls();
+  // HTTPS asks for no client certificate: [tls] client_ca is for DICOM peers.
+  static TlsOptions HttpsFiles(TlsOptions files) {
+    files.client_ca.clear();
+    return files;
+  }
+  static Result<std::shared_ptr<ssl::context>> LoadTls(const TlsOptions& files);
   Status Bind(const Endpoint& ep, bool secure);
   void AcceptLoop();
   void WatchdogLoop();
@@ -98,19 +105,20 @@ WebServer::WebServer(const Config& config, WebApp& app) : impl_(std::make_unique
 
 WebServer::~WebServer() { Stop(); }
 
-Status WebServer::Impl::LoadTls() {
-  SSL_CTX* ctx = tls.native_handle();
+Result<std::shared_ptr<ssl::context>> WebServer::Impl::LoadTls(const TlsOptions& files) {
+  auto tls = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* ctx = tls->native_handle();
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1)
     return Status(Code::kInternal, "OpenSSL refused the BCP 195 cipher list");
-  const std::string cert = config.tls.certificate.string(), key = config.tls.private_key.string();
+  const std::string cert = files.certificate.string(), key = files.private_key.string();
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
     return Status(Code::kInsecureConfig, "cannot load the HTTPS certificate " + cert + " ([tls] certificate)");
   if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)
     return Status(Code::kInsecureConfig,
                   "cannot load the HTTPS private key " + key + ", or it does not match " + cert + " ([tls])");
-  return Status::Ok();
+  return tls;
 }
 
 Status WebServer::Impl::Bind(const Endpoint& ep, bool secure) {
@@ -134,7 +142,7 @@ Status WebServer::Impl::Bind(const Endpoint& ep, bool secure) {
 
 Status WebServer::Start() {
   Impl& s = *impl_;
-  if (!s.config.web.https_listen.empty()) BASTION_RETURN_IF_ERROR(s.LoadTls());
+  if (!s.config.web.https_listen.empty()) BASTION_RETURN_IF_ERROR(s.tls.Reload());
   auto undo = [&] {
     for (auto& l : s.listeners) ::close(l.fd);
     s.listeners.clear();
@@ -149,6 +157,8 @@ Status WebServer::Start() {
   s.watchdog_thread = std::thread([&s] { s.WatchdogLoop(); });
   return Status::Ok();
 }
+
+Status WebServer::ReloadTls() { return impl_->config.web.https_listen.empty() ? Status::Ok() : impl_->tls.Reload(); }
 
 std::string WebServer::DescribeListeners() const {
   std::string out;
@@ -258,7 +268,9 @@ void WebServer::Impl::Admit(int fd, const std::string& address, bool secure) {
       socket.assign(protocol, fd, ec);
       if (!ec) {
         if (secure) {
-          ssl::stream<tcp::socket> stream(std::move(socket), tls);
+          // Held for the whole connection: the [tls] files may be renewed meanwhile.
+          std::shared_ptr<ssl::context> context = tls.Current();
+          ssl::stream<tcp::socket> stream(std::move(socket), *context);
           conn.Deadline(config.web.header_timeout_seconds);
           stream.handshake(ssl::stream_base::server, ec);
           if (!ec) Serve(stream, conn, address, true);

@@ -48,6 +48,10 @@ class WebServer {
   bool Stop(std::chrono::milliseconds wait = std::chrono::milliseconds(10000));
   // "https://127.0.0.1:8443 http://127.0.0.1:8080"
   std::string DescribeListeners() const;
+  // Loads the [tls] certificate and key again now (SIGHUP); they are also
+  // taken up on their own when they change, at the next HTTPS connection.
+  // On failure the ones in force stay.
+  Status ReloadTls();
 
   struct Impl;
 

@@ -213,5 +213,60 @@ TEST_F(PkiTest, CertificateInfoReadsNameLifetimeAndFingerprint) {
   EXPECT_FALSE(ReadCertificateInfo("not a certificate").ok());
 }
 
+TEST_F(PkiTest, CertificateInfoReadsSubjectAltNames) {
+  auto info = ReadCertificateInfo(Server().certificate_pem);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->ip_addresses, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_EQ(info->dns_names, (std::vector<std::string>{"localhost", "pacs.example.org"}));
+  auto client = ReadCertificateInfo(Client().certificate_pem);
+  ASSERT_TRUE(client.ok());
+  EXPECT_TRUE(client->ip_addresses.empty());
+  EXPECT_TRUE(client->dns_names.empty());
+}
+
+TEST_F(PkiTest, IssuedByChecksTheSignatureNotJustTheName) {
+  EXPECT_TRUE(IsIssuedBy(Server().certificate_pem, Ca().certificate_pem));
+  EXPECT_TRUE(IsIssuedBy(Ca().certificate_pem, Ca().certificate_pem));  // self-signed
+  EXPECT_FALSE(IsIssuedBy(Ca().certificate_pem, Server().certificate_pem));
+  // A CA with the very same name but another key did not issue it.
+  auto twin = CreateCertificateAuthority("Bastion Test CA");
+  ASSERT_TRUE(twin.ok());
+  EXPECT_FALSE(IsIssuedBy(Server().certificate_pem, twin->certificate_pem));
+  EXPECT_FALSE(IsIssuedBy("garbage", Ca().certificate_pem));
+  EXPECT_FALSE(IsIssuedBy(Server().certificate_pem, "garbage"));
+}
+
+TEST_F(PkiTest, KeyMatchesOnlyItsCertificate) {
+  EXPECT_TRUE(KeyMatchesCertificate(Server().certificate_pem, Server().private_key_pem));
+  EXPECT_FALSE(KeyMatchesCertificate(Server().certificate_pem, Client().private_key_pem));
+  EXPECT_FALSE(KeyMatchesCertificate(Server().certificate_pem, "garbage"));
+  EXPECT_FALSE(KeyMatchesCertificate("garbage", Server().private_key_pem));
+}
+
+TEST_F(PkiTest, IssueForAnExistingKeyKeepsIt) {
+  auto renewed = IssueCertificate(Ca().certificate_pem, Ca().private_key_pem, "pacs.example.org",
+                                  CertificateUse::kServer, {"127.0.0.1"}, {"localhost"}, 10, Server().private_key_pem);
+  ASSERT_TRUE(renewed.ok()) << renewed.status().ToString();
+  EXPECT_EQ(renewed->private_key_pem, Server().private_key_pem);
+  EXPECT_NE(renewed->sha256, Server().sha256);
+  EXPECT_TRUE(KeyMatchesCertificate(renewed->certificate_pem, Server().private_key_pem));
+  EXPECT_TRUE(IsIssuedBy(renewed->certificate_pem, Ca().certificate_pem));
+  auto bad = IssueCertificate(Ca().certificate_pem, Ca().private_key_pem, "x", CertificateUse::kServer, {}, {}, 10,
+                              "not a key");
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(PkiTest, IssueRefusesAKeyWeakerThanBcp195) {
+  if (!HasOpenSslTool()) GTEST_SKIP() << "the openssl tool is not installed";
+  std::string out;
+  ASSERT_EQ(OpenSsl("genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out " + (dir_ / "weak.pem").string(), &out),
+            0)
+      << out;
+  auto weak = IssueCertificate(Ca().certificate_pem, Ca().private_key_pem, "x", CertificateUse::kServer, {}, {}, 10,
+                               test::ReadBytes(dir_ / "weak.pem"));
+  EXPECT_EQ(weak.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(weak.status().message().find("weaker than RSA 2048"), std::string::npos) << weak.status().message();
+}
+
 }  // namespace
 }  // namespace bastion::security
