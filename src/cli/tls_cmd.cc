@@ -186,6 +186,14 @@ int TlsRenew(const std::filesystem::path& data, const TlsRenewOptions& options) 
                "restart");
     return kExitFailed;
   }
+  std::error_code ec;
+  if (!old.ok() && std::filesystem::weakly_canonical(tls.certificate, ec) !=
+                       std::filesystem::weakly_canonical(layout.tls() / "server.pem", ec)) {
+    PrintError("cannot read the server certificate " + tls.certificate.string() + " ([tls] certificate): " +
+               old.status().message() + "; it is not the local CA's tls/server.pem: renew it with the PKI that "
+               "issued it");
+    return kExitFailed;
+  }
   security::CertificateInfo previous;
   if (old.ok()) {
     previous = *old;
@@ -239,7 +247,7 @@ int TlsRenew(const std::filesystem::path& data, const TlsRenewOptions& options) 
     }
   }
   if (Status s = WriteFileAtomic(tls.certificate, issued->certificate_pem, 0644); !s.ok()) {
-    PrintError(s.ToString() + (options.new_key ? "; the new key is written: run the renewal again" : ""));
+    PrintError(s.ToString() + (options.new_key ? "; the new key is written: run `bastion tls renew --new-key` again" : ""));
     return kExitFailed;
   }
   auto info = security::ReadCertificateInfo(issued->certificate_pem);

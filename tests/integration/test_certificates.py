@@ -220,6 +220,12 @@ class CertificateLifetimeTest(h.BastionTestCase):
             self.assertEqual(p.returncode, 2, f"{args}: {p.out}")
             self.assertIn(what, p.out)
         self.assertEqual(read_bytes(os.path.join(self.tls_dir(b), "server.pem")), before)
+        # a site PKI's file that is gone is not replaced by one of the local CA
+        b.set_config("tls", "certificate", '"site/server.pem"')
+        p = b.cli("tls", "renew", "--data", b.data)
+        self.assertEqual(p.returncode, 1, p.out)
+        self.assertIn("it is not the local CA's tls/server.pem", p.out)
+        self.assertFalse(os.path.exists(os.path.join(b.data, "site", "server.pem")))
         self.assertFalse([r for r in b.audit_records() if r.get("type") == "tls.renew"])
 
 
