@@ -125,6 +125,12 @@ class AssociationPolicyTest(h.BastionTestCase):
         self.assertEqual(self.b.objects(), {})
         self.assertEchoOk(self.b.echo("MODALITY1", tls=good), "with the Bastion-issued certificate")
         self.b.stop()
+        # the log and the audit say why, for the administrator of the modality
+        why = "client certificate CN=MODALITY1: unable to get local issuer certificate"
+        self.assertIn(why, self.b.server.stderr_text())
+        refusals = [r for r in self.b.audit_records() if r.get("type") == "association"
+                    and why in r["details"].get("why", "")]
+        self.assertEqual(len(refusals), 2, refusals)
 
     def test_pinned_fingerprint(self):
         # a cert for OTHER gives a fingerprint that is not MODALITY1's

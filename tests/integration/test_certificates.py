@@ -125,6 +125,35 @@ class CertificateLifetimeTest(h.BastionTestCase):
                          r"server certificate .*server\.pem expires in \d+ days, on .*; renew it with: "
                          r"bastion tls renew --data ")
 
+    def test_expired_node_certificate_is_named_as_such(self):
+        """A modality that stopped connecting: the log and audit say its certificate expired, and when."""
+        b = self.new_bastion()
+        b.node_add("CT1", allow="echo")
+        client = b.node_cert("CT1")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        with open(os.path.join(self.tls_dir(b), "ca.pem"), "rb") as f:
+            ca = x509.load_pem_x509_certificate(f.read())
+        with open(os.path.join(self.tls_dir(b), "ca-key.pem"), "rb") as f:
+            ca_key = serialization.load_pem_private_key(f.read(), password=None)
+        with open(client.key, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+        ended = (now - datetime.timedelta(days=3)).replace(microsecond=0)
+        cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CT1")]))
+                .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=900)).not_valid_after(ended)
+                .sign(ca_key, hashes.SHA256()))
+        expired = h.TlsFiles(client.key, os.path.join(self.tmp, "expired.pem"), client.ca)
+        with open(expired.cert, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        server = b.start()
+        self.assertNoAssociation(b.echo("CT1", tls=expired))
+        self.assertEchoOk(b.echo("CT1", tls=client), "with the certificate that is still valid")
+        b.stop()
+        why = "client certificate CN=CT1: certificate has expired on " + ended.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.assertIn(why, server.stderr_text())
+        self.assertTrue([r for r in b.audit_records() if r.get("type") == "association"
+                         and why in r["details"].get("why", "")])
+
     def served_dicom(self, b, client):
         """SHA-256 of the certificate the DICOM TLS port presents (a handshake with the node's certificate)."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
