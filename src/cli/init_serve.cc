@@ -93,6 +93,12 @@ int Init(const std::filesystem::path& data, const InitOptions& options) {
     PrintError(s.ToString());
     return kExitFailed;
   }
+  // Nothing has run yet, so nothing can have stopped uncleanly: the first
+  // start should not report (and audit) a recovery scan.
+  if (Status s = WriteFileAtomic(layout.clean_marker(), "", 0600); !s.ok()) {
+    PrintError(s.ToString());
+    return kExitFailed;
+  }
   auto stack = OpenStack(data);
   if (!stack.ok()) {
     PrintError(stack.status().ToString());

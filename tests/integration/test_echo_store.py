@@ -108,13 +108,15 @@ class EchoStoreTest(h.BastionTestCase):
         self.b.stop()
 
     def test_audit_records_and_verify(self):
-        self.b.start()
+        server = self.b.start()
         self.assertEchoOk(self.b.echo("MODALITY1"))
         p, statuses = self.store([CT])
         self.assertEqual(statuses.get(CT), 0, p.out[-3000:])
         rejected = self.b.echo("NOBODY")
         self.assertRejected(rejected)
         self.b.stop()
+        # the first start after init is not mistaken for one after a crash
+        self.assertNotIn("unclean stop", server.stderr_text())
 
         v = self.b.audit_verify()
         self.assertEqual(v.returncode, 0, f"audit verify: {v.out}")
