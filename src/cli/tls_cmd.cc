@@ -62,15 +62,21 @@ int CheckCertificates(const std::filesystem::path& data, const Config& config, b
   auto checked = security::CheckTlsCredentials(config.tls, now);
   if (!checked.ok()) {
     std::string message = checked.status().message();
+    bool expired = true;
     if (Expired(config.tls.certificate, now))
       message += "; " + RenewServerHint(data, config);
     else if (Expired(config.tls.client_ca, now))
       message += "; " + RenewCaHint(data, config);
+    else
+      expired = false;
     if (starting) {
       PrintError("refusing to start: " + message);
       return kExitInsecureConfig;
     }
-    spdlog::error("TLS peers cannot connect: {}", message);
+    if (expired)
+      spdlog::error("TLS peers cannot connect: {}", message);
+    else
+      spdlog::error("the [tls] files do not check out, so the server keeps those it loaded last: {}", message);
     return kExitInsecureConfig;
   }
   if (std::int64_t days = DaysLeft(checked->certificate.not_after, now); days < kWarnDays)

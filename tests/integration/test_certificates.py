@@ -218,6 +218,13 @@ class CertificateLifetimeTest(h.BastionTestCase):
         log = server.stderr_text()
         self.assertEqual(log.count("DICOM over TLS: the [tls] files changed but were not loaded"), 1, log)
         self.assertEqual(log.count("HTTPS: the [tls] files changed but were not loaded"), 1, log)
+        # SIGHUP tries again, says so, and keeps serving
+        server.popen.send_signal(signal.SIGHUP)
+        h.wait_for(lambda: "so the server keeps those it loaded last" in server.stderr_text(), 20,
+                   what="the SIGHUP check of damaged files")
+        self.assertIn("SIGHUP: TLS files not reloaded, keeping the previous ones", server.stderr_text())
+        self.assertEchoOk(b.echo("CT1", tls=client), "after SIGHUP with a damaged server.pem")
+        self.assertEqual(self.served_dicom(b, client), third)
         # and renew makes a good one again, with the names `bastion init` gives
         renew = b.cli("tls", "renew", "--data", b.data)
         self.assertEqual(renew.returncode, 0, renew.out)
