@@ -119,6 +119,7 @@ struct Destination {
   std::string ae_title;
   Endpoint endpoint;
   bool tls = false;  // the node is TLS-only: connect over TLS
+  std::string tls_cert_sha256;  // its pinned certificate, if any
 };
 
 struct RetrievePlan {

@@ -155,7 +155,8 @@ Result<RetrievePlan> Archive::PlanRetrieve(const Principal& who, RetrieveKind ki
       }
     if (!address || node->port == 0)
       return refuse(Status(Code::kNotFound, "move destination has no single address and port registered"));
-    plan.destination = Destination{node->ae_title, Endpoint{*address, node->port}, node->tls_only};
+    plan.destination =
+        Destination{node->ae_title, Endpoint{*address, node->port}, node->tls_only, node->tls_cert_sha256};
   }
   auto rows = RetrieveRows(request);
   if (!rows.ok()) return refuse(rows.status());

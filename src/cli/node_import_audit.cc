@@ -107,10 +107,13 @@ int NodeCert(const std::filesystem::path& data, const std::string& ae, const std
     PrintError(stack.status().ToString());
     return kExitFailed;
   }
-  if (!stack->nodes->Find(title)) {
+  auto node = stack->nodes->Find(title);
+  if (!node) {
     PrintError("no node with AE title " + title + " is registered; register it first with bastion node add");
     return kExitFailed;
   }
+  // A node Bastion connects to (allowed `receive`) presents it as a server too.
+  bool receives = node->permissions.Has(security::Permission::kReceive);
   DataLayout layout(data);
   auto ca_cert = ReadFile(layout.tls() / "ca.pem", 1 << 20);
   auto ca_key = ReadFile(layout.tls() / "ca-key.pem", 1 << 20);
@@ -119,7 +122,9 @@ int NodeCert(const std::filesystem::path& data, const std::string& ae, const std
                "certificates there");
     return kExitFailed;
   }
-  auto cert = security::IssueCertificate(*ca_cert, *ca_key, title, security::CertificateUse::kClient, {}, {}, 825);
+  auto cert = security::IssueCertificate(
+      *ca_cert, *ca_key, title,
+      receives ? security::CertificateUse::kClientAndServer : security::CertificateUse::kClient, {}, {}, 825);
   if (!cert.ok()) {
     PrintError(cert.status().ToString());
     return kExitFailed;
@@ -145,6 +150,8 @@ int NodeCert(const std::filesystem::path& data, const std::string& ae, const std
     return kExitFailed;
   }
   std::cout << "wrote " << (out / "key.pem").string() << ", cert.pem, ca.pem for node " << title << "\n"
+            << (receives ? "it may receive, so it presents the certificate as a TLS server too (C-MOVE, bastion send)\n"
+                         : "")
             << "certificate SHA-256: " << cert->sha256 << "\n"
             << "use with DCMTK: +tls " << (out / "key.pem").string() << " " << (out / "cert.pem").string()
             << " +cf " << (out / "ca.pem").string() << "\n";

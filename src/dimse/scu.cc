@@ -18,9 +18,12 @@
 #include <cstring>
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include "dicom/dicom.h"
 #include "dimse/transport.h"
+#include "security/association_policy.h"
+#include "security/pki.h"
 #include "util/text.h"
 
 namespace bastion::dimse {
@@ -201,6 +204,22 @@ Result<std::unique_ptr<ClientAssociation>> ClientAssociation::Open(
     if (c->assoc_) ASC_destroyAssociation(&c->assoc_);
     else ASC_destroyAssociationParameters(&params);
     return Status(Code::kUnavailable, "association with " + node.ae_title + " at " + address + " failed: " + why);
+  }
+  if (node.tls) {
+    // The handshake proved only that the CA issued the peer's certificate.
+    std::string cn, sha256;
+    unsigned long len = ASC_getPeerCertificateLength(c->assoc_);
+    if (len > 0 && len < (1u << 20)) {
+      std::vector<unsigned char> der(len);
+      ASC_getPeerCertificate(c->assoc_, der.data(), len);
+      sha256 = security::DerFingerprint(der.data(), der.size());
+      cn = security::DerCommonName(der.data(), der.size());
+    }
+    std::string why = security::CertificateMismatch(node.ae_title, node.tls_cert_sha256, cn, sha256);
+    if (!why.empty())
+      return Status(Code::kPermissionDenied, "association with " + node.ae_title + " at " + address +
+                                                 " abandoned: its " + why + " (CN=" + Printable(cn) + ", SHA-256 " +
+                                                 sha256 + ")");
   }
   if (ASC_countAcceptedPresentationContexts(c->assoc_->params) == 0)
     return Status(Code::kUnsupported, node.ae_title + " accepted no presentation context");

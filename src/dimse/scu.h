@@ -25,6 +25,9 @@ struct RemoteNode {
   std::string ae_title;
   Endpoint endpoint;
   bool tls = false;  // DICOM over TLS, with our server certificate as the client certificate
+  // Over TLS, the peer's certificate must be the node's: this fingerprint if
+  // pinned, otherwise one issued to its AE title (security::CertificateMismatch).
+  std::string tls_cert_sha256;
 };
 
 // A stored object to send: where DCMTK can read it and what it is.

@@ -4,6 +4,14 @@
 
 namespace bastion::security {
 
+std::string CertificateMismatch(std::string_view ae_title, std::string_view pinned_sha256, std::string_view peer_cn,
+                                std::string_view peer_sha256) {
+  if (!pinned_sha256.empty())
+    return pinned_sha256 == peer_sha256 ? "" : "certificate does not match the node's pinned fingerprint";
+  // Without a pin, the certificate must at least have been issued to this AE title.
+  return peer_cn == ae_title ? "" : "certificate was issued to another name (CN) than the AE title";
+}
+
 AssociationDecision DecideAssociation(const AssociationRequest& req, std::string_view our_ae,
                                       const std::vector<Node>& nodes) {
   AssociationDecision d;
@@ -31,15 +39,9 @@ AssociationDecision DecideAssociation(const AssociationRequest& req, std::string
     return d;
   }
   if (req.transport == Transport::kTls) {
-    if (!node->tls_cert_sha256.empty()) {
-      if (node->tls_cert_sha256 != req.peer_cert_sha256) {
-        d.why = "client certificate does not match the node's pinned fingerprint";
-        return d;
-      }
-    } else if (req.peer_cert_cn != node->ae_title) {
-      // Every certificate the CA issued passes the TLS handshake; without a
-      // pin, the certificate must at least have been issued to this AE title.
-      d.why = "client certificate was issued to another name (CN) than the calling AE title";
+    d.why = CertificateMismatch(node->ae_title, node->tls_cert_sha256, req.peer_cert_cn, req.peer_cert_sha256);
+    if (!d.why.empty()) {
+      d.why = "client " + d.why;
       return d;
     }
   }

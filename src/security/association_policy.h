@@ -54,6 +54,15 @@ struct AssociationDecision {
   std::optional<Node> node;  // the matched node when accepted
 };
 
+// Whether a TLS peer's certificate is the node's own: every certificate the
+// CA issued passes the handshake, so this says whose it is. The pinned
+// fingerprint if the node has one, otherwise a certificate issued to its AE
+// title (subject CN). Both directions: a node connecting to us, and a node we
+// connect to (C-MOVE destination, `bastion send`, `bastion query`). Empty if
+// it is the node's; otherwise why not.
+std::string CertificateMismatch(std::string_view ae_title, std::string_view pinned_sha256, std::string_view peer_cn,
+                                std::string_view peer_sha256);
+
 // Pure function of the request, our AE title and the registry.
 AssociationDecision DecideAssociation(const AssociationRequest& request, std::string_view our_ae,
                                       const std::vector<Node>& nodes);

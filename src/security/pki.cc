@@ -131,7 +131,9 @@ Result<IssuedCertificate> IssueCertificate(const std::string& ca_cert_pem, const
   BASTION_RETURN_IF_ERROR(
       AddExtension(cert.get(), ca.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment"));
   BASTION_RETURN_IF_ERROR(AddExtension(cert.get(), ca.get(), NID_ext_key_usage,
-                                       use == CertificateUse::kServer ? "serverAuth" : "clientAuth"));
+                                       use == CertificateUse::kServer   ? "serverAuth,clientAuth"
+                                       : use == CertificateUse::kClient ? "clientAuth"
+                                                                        : "clientAuth,serverAuth"));
   BASTION_RETURN_IF_ERROR(AddExtension(cert.get(), ca.get(), NID_authority_key_identifier, "keyid"));
   std::string san;
   for (const auto& ip : ips) san += (san.empty() ? "" : ",") + std::string("IP:") + ip;

@@ -22,7 +22,13 @@ struct IssuedCertificate {
 // A new self-signed CA (10 years).
 Result<IssuedCertificate> CreateCertificateAuthority(const std::string& common_name);
 
-enum class CertificateUse { kServer, kClient };
+// Extended key usage, which OpenSSL checks on both sides of a handshake.
+enum class CertificateUse {
+  kServer,           // Bastion's own: serverAuth, and clientAuth since it is a DICOM client too
+                     // (C-MOVE destinations, `bastion send`, `bastion query`)
+  kClient,           // a node that only connects to Bastion: clientAuth
+  kClientAndServer,  // a node Bastion also connects to (allowed `receive`): clientAuth, serverAuth
+};
 
 // A certificate signed by the CA (`ca_cert_pem`/`ca_key_pem`). Server
 // certificates get the given IP addresses and DNS names as subjectAltNames.

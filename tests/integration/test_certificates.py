@@ -246,6 +246,26 @@ class CertificateLifetimeTest(h.BastionTestCase):
         self.assertEqual(b.audit_verify().returncode, 0)
         b.stop()
 
+    def test_certificate_purposes(self):
+        """Bastion's certificate serves as a client one too; a node's, as a server one only if it receives."""
+        b = self.new_bastion()
+        b.node_add("CT1", allow="echo,store")
+        b.node_add("WS1", allow="echo,find,receive", port=h.free_port())
+        modality, workstation = b.node_cert("CT1"), b.node_cert("WS1")
+        self.assertIn("presents the certificate as a TLS server too", workstation.cli_output)
+        ca = os.path.join(self.tls_dir(b), "ca.pem")
+
+        def verify(purpose, cert):
+            return h.run(["openssl", "verify", "-purpose", purpose, "-CAfile", ca, cert]).returncode == 0
+
+        server = os.path.join(self.tls_dir(b), "server.pem")
+        self.assertTrue(verify("sslserver", server))
+        self.assertTrue(verify("sslclient", server), "Bastion connects to C-MOVE destinations with it")
+        self.assertTrue(verify("sslclient", modality.cert))
+        self.assertFalse(verify("sslserver", modality.cert), "a modality's certificate could pose as a server")
+        self.assertTrue(verify("sslclient", workstation.cert))
+        self.assertTrue(verify("sslserver", workstation.cert))
+
     def test_renew_refuses_bad_arguments(self):
         b = self.new_bastion()
         before = read_bytes(os.path.join(self.tls_dir(b), "server.pem"))

@@ -50,6 +50,50 @@ class SendQueryTest(h.BastionTestCase):
         self.assertEqual(retrieves[-1]["details"]["destination"], "SITEB")
         self.assertEqual(self.a.audit_verify().returncode, 0)
 
+    def trust_each_other(self):
+        """Two sites whose certificates come from their own local CAs: each trusts both CAs."""
+        bundle = b""
+        for site in (self.a, self.b):
+            with open(os.path.join(site.data, "tls", "ca.pem"), "rb") as f:
+                bundle += f.read()
+        for site in (self.a, self.b):
+            with open(os.path.join(site.data, "tls", "trusted.pem"), "wb") as f:
+                f.write(bundle)
+            site.set_config("tls", "client_ca", '"tls/trusted.pem"')
+            site.stop()
+            site.start()
+
+    def test_send_over_tls_both_ways_authenticated(self):
+        """A sends to B's TLS port: A's certificate serves as a client one, and B's must be SITEB's."""
+        self.trust_each_other()
+        self.a.node_remove("SITEB")
+        self.a.node_add("SITEB", allow="echo,receive", port=self.b.tls_port, tls_only=True)
+        p = self.a.cli("send", "--data", self.a.data, "--to", "SITEB", self.ct_study)
+        self.assertEqual(p.returncode, 0, p.out)
+        _cls, inst, _ts = h.sop_info(CT)
+        on_b = self.b.objects()
+        self.assertEqual(list(on_b), [inst])
+        self.assertEqual(h.dataset_bytes(on_b[inst]), h.dataset_bytes(self.a.objects()[inst]))
+        # B saw A over TLS with A's own certificate
+        accepted = [r for r in self.b.audit_records() if r.get("type") == "association"
+                    and r["details"].get("transport") == "tls" and r["details"].get("decision") == "accepted"]
+        self.assertEqual([r["details"]["client_cert_cn"] for r in accepted], ["BASTION"], accepted)
+        self.assertEqual(accepted[0]["details"]["client_cert_sha256"],
+                         h.cert_sha256(os.path.join(self.a.data, "tls", "server.pem")))
+
+        # A certificate that passes the handshake but is not the one pinned for SITEB: nothing is sent.
+        self.a.node_remove("SITEB")
+        self.a.node_add("SITEB", allow="echo,receive", port=self.b.tls_port, fingerprint="ab" * 32)
+        mr_study = self.study_uid(MR)
+        p = self.a.cli("send", "--data", self.a.data, "--to", "SITEB", mr_study)
+        self.assertEqual(p.returncode, 1, p.out)
+        self.assertIn("abandoned: its certificate does not match the node's pinned fingerprint", p.out)
+        self.assertIn("CN=SITEB", p.out)
+        self.assertEqual(list(self.b.objects()), [inst], "an object reached the unverified peer")
+        failed = [r for r in self.a.audit_records() if r.get("type") == "retrieve" and not r.get("success")]
+        self.assertIn("pinned fingerprint", json.dumps(failed[-1]))
+        self.assertEqual(self.a.audit_verify().returncode, 0)
+
     def test_send_refused_for_unknown_or_non_receiving_nodes(self):
         p = self.a.cli("send", "--data", self.a.data, "--to", "NOBODY", self.ct_study)
         self.assertEqual(p.returncode, 1, p.out)

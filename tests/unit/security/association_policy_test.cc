@@ -375,6 +375,17 @@ TEST(SelfCheckTest, PublicPlainWithNoNodesIsRefused) {
   EXPECT_NE(s.message().find("plain_listen"), std::string::npos) << "the message should say how to fix it";
 }
 
+TEST(CertificateMismatchTest, APinDecidesAloneOtherwiseTheCommonName) {
+  const std::string pin(64, 'a'), other(64, 'b');
+  EXPECT_EQ(CertificateMismatch("WS1", "", "WS1", other), "");
+  EXPECT_NE(CertificateMismatch("WS1", "", "WS2", other).find("issued to another name"), std::string::npos);
+  EXPECT_NE(CertificateMismatch("WS1", "", "", "").find("issued to another name"), std::string::npos);
+  EXPECT_NE(CertificateMismatch("WS1", "", "ws1", other), "") << "AE titles are compared exactly";
+  EXPECT_EQ(CertificateMismatch("WS1", pin, "ANYONE", pin), "");
+  // A pinned node's certificate must be that one, even if issued to its name.
+  EXPECT_NE(CertificateMismatch("WS1", pin, "WS1", other).find("pinned fingerprint"), std::string::npos);
+}
+
 TEST(SelfCheckTest, EverySpecificNonLoopbackAddressCounts) {
   for (const char* ep : {"10.0.0.5:104", "[::]:11112", "[2001:db8::1]:11112", "192.168.1.1:11112"}) {
     Status s = SelfCheck(PublicPlain(ep), {MakeNode("WARD", {"192.168.0.0/16"})});

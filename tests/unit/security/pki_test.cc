@@ -149,8 +149,8 @@ TEST_F(PkiTest, ServerCertificate) {
   std::string key = Write("server-key.pem", Server().private_key_pem);
   std::string out;
   EXPECT_EQ(OpenSsl("verify -CAfile " + ca + " -purpose sslserver " + cert, &out), 0) << out;
-  // Extended key usage keeps it to its role.
-  EXPECT_NE(OpenSsl("verify -CAfile " + ca + " -purpose sslclient " + cert, &out), 0) << out;
+  // Bastion is a DICOM client too (C-MOVE destinations, bastion send): peers check the purpose.
+  EXPECT_EQ(OpenSsl("verify -CAfile " + ca + " -purpose sslclient " + cert, &out), 0) << out;
 
   std::string text;
   ASSERT_EQ(OpenSsl("x509 -in " + cert + " -noout -text", &text), 0);
@@ -181,6 +181,14 @@ TEST_F(PkiTest, ClientCertificate) {
   std::string out;
   EXPECT_EQ(OpenSsl("verify -CAfile " + ca + " -purpose sslclient " + cert, &out), 0) << out;
   EXPECT_NE(OpenSsl("verify -CAfile " + ca + " -purpose sslserver " + cert, &out), 0) << out;
+
+  // A node that only connects to Bastion cannot pose as a server to other nodes; one that receives can serve.
+  auto receiver = IssueCertificate(Ca().certificate_pem, Ca().private_key_pem, "WS1", CertificateUse::kClientAndServer,
+                                   {}, {}, 30);
+  ASSERT_TRUE(receiver.ok());
+  std::string receiver_cert = Write("receiver.pem", receiver->certificate_pem);
+  EXPECT_EQ(OpenSsl("verify -CAfile " + ca + " -purpose sslclient " + receiver_cert, &out), 0) << out;
+  EXPECT_EQ(OpenSsl("verify -CAfile " + ca + " -purpose sslserver " + receiver_cert, &out), 0) << out;
 
   // The subject CN, read back from the DER the TLS layer hands over.
   auto der = dir_ / "client.der";
