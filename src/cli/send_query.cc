@@ -50,7 +50,8 @@ int Send(const std::filesystem::path& data, const std::string& to, const std::ve
     kinds.emplace_back(row.Get(dicom::Attribute::kSOPClassUID), row.transfer_syntax_uid);
   const auto& d = *plan->destination;
   archive::RetrieveOutcome outcome;
-  auto assoc = dimse::ClientAssociation::OpenForStore(stack->config, dimse::RemoteNode{d.ae_title, d.endpoint, d.tls, d.tls_cert_sha256}, kinds);
+  auto assoc = dimse::ClientAssociation::OpenForStore(
+      stack->config, dimse::RemoteNode{d.ae_title, d.endpoint, d.tls, d.tls_cert_sha256}, kinds);
   if (!assoc.ok()) {
     outcome.error = assoc.status().message();
     outcome.failed = static_cast<int>(plan->instances.size());
@@ -138,8 +139,8 @@ int Query(const std::filesystem::path& data, const QueryOptions& options) {
                             {"level", dicom::QueryLevelName(*level)},
                             {"keys", asked}};
   auto assoc = dimse::ClientAssociation::OpenForFind(
-      stack->config, dimse::RemoteNode{node->ae_title, Endpoint{*address, node->port}, node->tls_only,
-                                                 node->tls_cert_sha256}, model);
+      stack->config,
+      dimse::RemoteNode{node->ae_title, Endpoint{*address, node->port}, node->tls_only, node->tls_cert_sha256}, model);
   if (!assoc.ok()) {
     details["error"] = assoc.status().message();
     (void)stack->audit->Append(audit::AuditEvent{"remote.query", false, Operator(), details});

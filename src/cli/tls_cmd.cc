@@ -253,7 +253,8 @@ int TlsRenew(const std::filesystem::path& data, const TlsRenewOptions& options) 
     }
   }
   if (Status s = WriteFileAtomic(tls.certificate, issued->certificate_pem, 0644); !s.ok()) {
-    PrintError(s.ToString() + (options.new_key ? "; the new key is written: run `bastion tls renew --new-key` again" : ""));
+    PrintError(s.ToString() +
+               (options.new_key ? "; the new key is written: run `bastion tls renew --new-key` again" : ""));
     return kExitFailed;
   }
   auto info = security::ReadCertificateInfo(issued->certificate_pem);
