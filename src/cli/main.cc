@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/stack.h"
 #include "dicom/dicom.h"
 
 int main(int argc, char** argv) {
@@ -194,6 +195,8 @@ int main(int argc, char** argv) {
 
   dicom::QuietToolkitLogs();
   if (*init_cmd) return cli::Init(data, init);
+  if (const std::string& dir = !data.empty() ? data : scan.data; !dir.empty())
+    if (int rc = cli::CheckDataOwner(dir); rc != cli::kExitOk) return rc;
   if (*serve_cmd) return cli::Serve(data);
   if (*node_add) return cli::NodeAdd(data, node);
   if (*node_list) return cli::NodeList(data, json);

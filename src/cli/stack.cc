@@ -1,10 +1,30 @@
 #include "cli/stack.h"
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <iostream>
+
+#include "cli/commands.h"
 
 namespace bastion::cli {
 
 void PrintError(const std::string& message) { std::cerr << "bastion: error: " << message << "\n"; }
+
+int CheckDataOwner(const std::filesystem::path& data) {
+  struct stat st {};
+  if (::stat(data.c_str(), &st) != 0 || st.st_uid == ::geteuid()) return kExitOk;
+  auto name = [](uid_t uid) {
+    struct passwd* pw = ::getpwuid(uid);
+    return pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid);
+  };
+  std::string owner = name(st.st_uid);
+  PrintError(data.string() + " belongs to " + owner + ", and this is " + name(::geteuid()) +
+             ": what this command wrote there would not be readable by `bastion serve` running as " + owner +
+             ". Run it as " + owner + ", e.g. sudo -u " + owner + " bastion ...");
+  return kExitFailed;
+}
 
 Result<Stack> OpenStack(const std::filesystem::path& data) {
   std::error_code ec;

@@ -60,4 +60,12 @@ audit::Actor Operator();
 // Prints "bastion: error: ..." on stderr.
 void PrintError(const std::string& message);
 
+// Every command but init works on the data directory as its owner: files it
+// writes there (nodes.json, users.json, certificates, catalog journals,
+// objects) would otherwise belong to another user, typically root after a
+// `sudo bastion ...`, and `bastion serve`, running as the owner, could not
+// read them. Prints why and returns kExitFailed if this process is not the
+// owner; kExitOk otherwise, or if DIR does not exist (the command says so).
+int CheckDataOwner(const std::filesystem::path& data);
+
 }  // namespace bastion::cli

@@ -174,5 +174,32 @@ class ConfigRefusalTest(h.BastionTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "nr", "key.pem")))
 
 
+    def test_commands_refuse_a_data_directory_of_another_user(self):
+        """`sudo bastion node add` on the service's directory would leave root-owned files serve cannot read."""
+        if os.geteuid() != 0:
+            self.skipTest("giving the directory to another user needs root")
+        b = self.new_bastion()
+        nodes = os.path.join(b.data, "nodes.json")
+        before = os.stat(nodes)
+        os.chown(b.data, 65534, 65534)  # nobody
+        try:
+            for args in (["node", "add", "--data", b.data, "--ae", "CT1", "--host", "127.0.0.1", "--allow", "echo"],
+                         ["tls", "renew", "--data", b.data], ["audit", "verify", "--data", b.data]):
+                p = b.cli(*args)
+                self.assertEqual(p.returncode, 1, f"{args}: {p.out}")
+                self.assertIn("belongs to nobody", p.out)
+                self.assertIn("sudo -u nobody bastion", p.out)
+            server = b.start(expect_ready=False)
+            self.assertEqual(server.popen.wait(timeout=30), 1)
+            server._reader.join(timeout=5)
+            self.assertIn("belongs to nobody", server.stderr_text())
+            after = os.stat(nodes)
+            self.assertEqual((after.st_ino, after.st_mtime_ns), (before.st_ino, before.st_mtime_ns))
+        finally:
+            os.chown(b.data, 0, 0)
+        p = b.cli("node", "list", "--data", b.data)
+        self.assertEqual(p.returncode, 0, p.out)
+
+
 if __name__ == "__main__":
     unittest.main()
