@@ -67,7 +67,7 @@ Status SelfState(const std::filesystem::path& data, scan::SelfState& state, Conf
     if (!in || !info.ok())
       c.error = info.ok() ? "cannot read the file" : info.status().message();
     else
-      c.not_after = info->not_after;
+      c.not_after = info->not_after, c.client_auth = info->client_auth;
     state.certificates.push_back(c);
   }
   return Status::Ok();

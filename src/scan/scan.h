@@ -156,6 +156,7 @@ struct SelfCertificate {
   std::string path;
   std::int64_t not_after = 0;  // seconds since the epoch
   std::string error;           // unreadable
+  bool client_auth = true;     // its extended key usage allows a TLS client
 };
 // The web front end's settings ([web] of bastion.toml); the defaults are
 // `bastion init`'s.

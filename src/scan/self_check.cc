@@ -1,6 +1,7 @@
 // `bastion scan --self`: Bastion's own configuration, checked from the inside
 // (S1-S5). The CLI reads bastion.toml, nodes.json and the certificates and
 // hands them over as plain data; scan/ never reads security/ itself.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -191,6 +192,20 @@ std::vector<Finding> CheckSelf(const SelfState& state) {
         c.what + (c.not_after < state.now ? " expired " + std::to_string(-days) + " days ago"
                                           : " valid for " + std::to_string(days) + " more days"),
         "read " + c.path, "notAfter " + std::to_string(c.not_after), bastion));
+    // Bastion presents its own certificate when it connects to a TLS-only
+    // destination; a peer checking the purpose refuses one without clientAuth
+    // (what `bastion init` issued before 2026-11-22).
+    if (c.what == "server certificate" && !c.client_auth) {
+      std::string destinations;
+      for (const auto& n : state.nodes)
+        if (n.tls_only && std::find(n.allow.begin(), n.allow.end(), "receive") != n.allow.end())
+          destinations += (destinations.empty() ? "" : ", ") + n.ae_title;
+      if (!destinations.empty())
+        out.push_back(MakeFinding("S4", Severity::kMedium, target,
+                                  c.what + " is not valid for TLS clients (no clientAuth): C-MOVE and `bastion send` "
+                                           "to " + destinations + " fail in the TLS handshake",
+                                  "read " + c.path, "extendedKeyUsage without clientAuth", bastion));
+    }
   }
   CheckWeb(state, target, bastion, out);
   return out;

@@ -161,6 +161,7 @@ Result<CertificateInfo> ReadCertificateInfo(const std::string& pem) {
     info.common_name = DerCommonName(der, static_cast<std::size_t>(len));
     OPENSSL_free(der);
   }
+  info.client_auth = (X509_get_extended_key_usage(cert.get()) & XKU_SSL_CLIENT) != 0;
   NamesPtr names(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
   for (int i = 0; names && i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);

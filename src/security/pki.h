@@ -46,6 +46,7 @@ struct CertificateInfo {
   std::string sha256;
   std::vector<std::string> ip_addresses;  // subjectAltName, as text
   std::vector<std::string> dns_names;     // subjectAltName
+  bool client_auth = true;                // may authenticate a TLS client (no extended key usage, or clientAuth)
 };
 // Reads the first certificate of a PEM text.
 Result<CertificateInfo> ReadCertificateInfo(const std::string& certificate_pem);

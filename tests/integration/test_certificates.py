@@ -34,8 +34,9 @@ def write_self_signed(directory, not_before, not_after):
                                   serialization.NoEncryption()))
 
 
-def write_locally_issued(tls_dir, not_before, not_after):
-    """A server certificate for the current key, signed by the data directory's own CA."""
+def write_locally_issued(tls_dir, not_before, not_after, server_auth_only=False):
+    """A server certificate for the current key, signed by the data directory's own CA
+    (with `server_auth_only`, as `bastion init` made them before 2026-11-22)."""
     with open(os.path.join(tls_dir, "ca.pem"), "rb") as f:
         ca = x509.load_pem_x509_certificate(f.read())
     with open(os.path.join(tls_dir, "ca-key.pem"), "rb") as f:
@@ -46,8 +47,10 @@ def write_locally_issued(tls_dir, not_before, not_after):
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(not_before)
             .not_valid_after(not_after)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False))
+    if server_auth_only:
+        cert = cert.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    cert = cert.sign(ca_key, hashes.SHA256())
     with open(os.path.join(tls_dir, "server.pem"), "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
 
@@ -265,6 +268,30 @@ class CertificateLifetimeTest(h.BastionTestCase):
         self.assertFalse(verify("sslserver", modality.cert), "a modality's certificate could pose as a server")
         self.assertTrue(verify("sslclient", workstation.cert))
         self.assertTrue(verify("sslserver", workstation.cert))
+
+    def test_an_upgraded_site_is_told_to_renew_for_tls_destinations(self):
+        """A server certificate without clientAuth cannot open TLS to a C-MOVE destination: S4 says so."""
+        b = self.new_bastion()
+        b.node_add("WS1", allow="echo,receive", port=h.free_port(), tls_only=True)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        write_locally_issued(self.tls_dir(b), now - datetime.timedelta(days=100), now + datetime.timedelta(days=700),
+                             server_auth_only=True)
+
+        def s4():
+            p = b.cli("scan", "--self", "--data", b.data, "--format", "json", timeout=240)
+            # serve is not running: its listeners cannot be reached (exit 1), the inside checks still run
+            self.assertIn(p.returncode, (1, 10, 11, 12, 13), p.out[-3000:])
+            with open(os.path.join(b.data, "self-scan", "latest.json")) as f:
+                return [x for x in json.load(f)["findings"] if x["id"] == "S4"]
+
+        found = [x for x in s4() if "not valid for TLS clients" in x["title"]]
+        self.assertEqual(len(found), 1, found)
+        self.assertEqual(found[0]["severity"], "medium")
+        self.assertIn("WS1", found[0]["title"])
+        self.assertIn("bastion tls renew", found[0]["fix"])
+        renew = b.cli("tls", "renew", "--data", b.data)
+        self.assertEqual(renew.returncode, 0, renew.out)
+        self.assertEqual([x for x in s4() if "not valid for TLS clients" in x["title"]], [])
 
     def test_renew_refuses_bad_arguments(self):
         b = self.new_bastion()

@@ -169,5 +169,22 @@ TEST(SelfCheck, Certificates) {
   EXPECT_EQ(Worst(CheckSelf(s), "S4"), Severity::kHigh);
 }
 
+TEST(SelfCheck, AServerCertificateWithoutClientAuthMattersOnlyForTlsDestinations) {
+  SelfState s = Default();
+  ASSERT_EQ(s.certificates[0].what, "server certificate");
+  s.certificates[0].client_auth = false;
+  s.nodes.push_back({"WS1", {"10.1.2.4"}, {"echo", "receive"}, false, false});  // plain: no TLS handshake
+  EXPECT_EQ(Worst(CheckSelf(s), "S4"), Severity::kInfo);
+  s.nodes.push_back({"WS2", {"10.1.2.5"}, {"echo", "receive"}, true, false});
+  auto f = CheckSelf(s);
+  EXPECT_EQ(Worst(f, "S4"), Severity::kMedium);
+  auto it = std::find_if(f.begin(), f.end(), [](const Finding& x) { return x.severity == Severity::kMedium; });
+  ASSERT_NE(it, f.end());
+  EXPECT_NE(it->title.find("WS2"), std::string::npos) << it->title;
+  EXPECT_EQ(it->title.find("WS1"), std::string::npos) << it->title;
+  s.certificates[0].client_auth = true;
+  EXPECT_EQ(Worst(CheckSelf(s), "S4"), Severity::kInfo);
+}
+
 }  // namespace
 }  // namespace bastion::scan
