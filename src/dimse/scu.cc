@@ -169,6 +169,7 @@ Result<std::unique_ptr<ClientAssociation>> ClientAssociation::Open(
     BASTION_RETURN_IF_ERROR(
         check(c->tls_->addTrustedCertificateFile(config.tls.client_ca.c_str(), DCF_Filetype_PEM), "TLS CA"));
     c->tls_->setCertificateVerification(DCV_requireCertificate);
+    KeepVerifyFailures(c->tls_->getNativeHandle());
   }
   c->layer_ = std::make_unique<ClientLayer>(c->tls_ ? c->tls_->getNativeHandle() : nullptr);
   cond = ASC_setTransportLayer(c->net_, c->layer_.get(), 0);
@@ -198,9 +199,11 @@ Result<std::unique_ptr<ClientAssociation>> ClientAssociation::Open(
     }
     id += 2;
   }
+  ClearVerifyFailure();
   cond = ASC_requestAssociation(c->net_, params, &c->assoc_);
   if (cond.bad()) {
     std::string why = cond == DUL_ASSOCIATIONREJECTED ? "rejected: " + RejectText(c->assoc_) : cond.text();
+    if (std::string peer = VerifyFailure(); !peer.empty()) why += " (its " + peer + ")";
     if (c->assoc_) ASC_destroyAssociation(&c->assoc_);
     else ASC_destroyAssociationParameters(&params);
     return Status(Code::kUnavailable, "association with " + node.ae_title + " at " + address + " failed: " + why);

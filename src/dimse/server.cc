@@ -13,7 +13,6 @@
 #include <dcmtk/dcmtls/tlslayer.h>
 #include <dcmtk/dcmtls/tlstrans.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <dcmtk/oflog/oflog.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -31,7 +30,6 @@
 #include "dimse/qr.h"
 #include "dimse/transport.h"
 #include "security/pki.h"
-#include "security/store_file.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -72,30 +70,6 @@ class HandoffLayer final : public DcmTransportLayer {
   std::unique_lock<std::mutex>* gate_;
   DcmTLSTransportLayer* tls_;
 };
-
-// Why the TLS handshake on this thread refused the peer's certificate.
-// OpenSSL reports only "certificate verify failed"; the administrator of a
-// modality that stopped connecting needs to know that its certificate expired,
-// or that it chains to another CA. Filled by VerifyCallback, which DCMTK's
-// (it returns OpenSSL's verdict unchanged) is replaced with; the verdict stays
-// OpenSSL's.
-thread_local std::string t_verify_failure;
-
-int VerifyCallback(int preverify_ok, X509_STORE_CTX* store) {
-  if (preverify_ok || !t_verify_failure.empty()) return preverify_ok;
-  int error = X509_STORE_CTX_get_error(store);
-  std::string why = X509_verify_cert_error_string(error);
-  if (X509* cert = X509_STORE_CTX_get_current_cert(store)) {
-    char cn[65] = {};  // the peer's text: printable characters only reach the log
-    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0)
-      why = "CN=" + Printable(cn) + ": " + why;
-    std::tm tm{};
-    if (error == X509_V_ERR_CERT_HAS_EXPIRED && ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
-      why += " on " + security::FormatUtc(static_cast<std::int64_t>(timegm(&tm)));
-  }
-  t_verify_failure = "client certificate " + why;
-  return preverify_ok;
-}
 
 // Streams a C-STORE dataset from DCMTK straight into the archive's staged object.
 class IncomingConsumer final : public DcmConsumer {
@@ -200,7 +174,7 @@ Status DicomServer::Start() {
                                         "TLS client CA " + tls.client_ca.string()));
           layer->setCertificateVerification(DCV_requireCertificate);
           SSL_CTX* ctx = layer->getNativeHandle();
-          SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), VerifyCallback);
+          KeepVerifyFailures(ctx);
           return layer;
         });
     BASTION_RETURN_IF_ERROR(tls_->Reload());
@@ -390,7 +364,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   std::unique_lock<std::mutex> gate(g_socket_handoff);
   HandoffLayer layer(&gate, tls.get());
   dcmExternalSocketHandle.set(fd);
-  t_verify_failure.clear();
+  ClearVerifyFailure();
   OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, acse_timeout, &net);
   if (cond.good()) cond = ASC_setTransportLayer(net, &layer, 0);
   if (cond.good()) {
@@ -418,7 +392,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   if (cond.bad()) {
     // Garbage, a port scan, or a failed TLS handshake (no or untrusted client certificate).
     std::string why = cond.text();
-    if (!t_verify_failure.empty()) why += " (" + t_verify_failure + ")";
+    if (std::string peer = VerifyFailure(); !peer.empty()) why += " (client " + peer + ")";
     spdlog::info("association attempt from {} over {} failed before negotiation: {}", peer.ToString(),
                  transport == Transport::kTls ? "TLS" : "plain TCP", why);
     archive_.RecordSecurityEvent("association", actor,

@@ -7,8 +7,16 @@
 #include <dcmtk/dcmtls/tlstrans.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+
+#include "security/store_file.h"
+#include "util/text.h"
 
 namespace bastion::dimse {
 
@@ -21,6 +29,35 @@ inline void QuickAck(DcmNativeSocketType sock) {
   int one = 1;
   ::setsockopt(sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
 }
+
+// Why the TLS handshake on this thread refused the peer's certificate.
+// OpenSSL reports only "certificate verify failed"; whoever looks after a
+// peer that stopped connecting needs to know that its certificate expired, or
+// that it chains to another CA. DCMTK's verify callback only returns
+// OpenSSL's verdict; KeepVerifyFailures puts one in its place that also keeps
+// the reason, and the verdict stays OpenSSL's.
+inline thread_local std::string t_verify_failure;
+
+inline int KeepVerifyFailure(int preverify_ok, X509_STORE_CTX* store) {
+  if (preverify_ok || !t_verify_failure.empty()) return preverify_ok;
+  int error = X509_STORE_CTX_get_error(store);
+  std::string why = X509_verify_cert_error_string(error);
+  if (X509* cert = X509_STORE_CTX_get_current_cert(store)) {
+    char cn[65] = {};  // the peer's text: printable characters only reach the log
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0)
+      why = "CN=" + Printable(cn) + ": " + why;
+    std::tm tm{};
+    if (error == X509_V_ERR_CERT_HAS_EXPIRED && ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
+      why += " on " + security::FormatUtc(static_cast<std::int64_t>(timegm(&tm)));
+  }
+  t_verify_failure = "certificate " + why;
+  return preverify_ok;
+}
+
+inline void KeepVerifyFailures(SSL_CTX* ctx) { SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), KeepVerifyFailure); }
+inline void ClearVerifyFailure() { t_verify_failure.clear(); }
+// "certificate CN=CT1: certificate has expired on ...", or "" if none was refused since ClearVerifyFailure.
+inline std::string VerifyFailure() { return t_verify_failure; }
 
 // A DCMTK connection (plain or TLS) that re-arms the quick ACK after every read.
 template <typename Base>

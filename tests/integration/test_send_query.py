@@ -65,9 +65,17 @@ class SendQueryTest(h.BastionTestCase):
 
     def test_send_over_tls_both_ways_authenticated(self):
         """A sends to B's TLS port: A's certificate serves as a client one, and B's must be SITEB's."""
-        self.trust_each_other()
         self.a.node_remove("SITEB")
         self.a.node_add("SITEB", allow="echo,receive", port=self.b.tls_port, tls_only=True)
+        # Before A trusts B's CA: refused in the handshake, and A says why.
+        p = self.a.cli("send", "--data", self.a.data, "--to", "SITEB", self.ct_study)
+        self.assertEqual(p.returncode, 1, p.out)
+        # B sends its CA along: the chain ends in a CA that A does not trust
+        self.assertIn("(its certificate CN=Bastion local CA (SITEB): self-signed certificate in certificate chain)",
+                      p.out)
+        self.assertEqual(self.b.objects(), {})
+
+        self.trust_each_other()
         p = self.a.cli("send", "--data", self.a.data, "--to", "SITEB", self.ct_study)
         self.assertEqual(p.returncode, 0, p.out)
         _cls, inst, _ts = h.sop_info(CT)
