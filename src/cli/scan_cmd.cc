@@ -64,10 +64,12 @@ Status SelfState(const std::filesystem::path& data, scan::SelfState& state, Conf
     std::stringstream text;
     text << in.rdbuf();
     auto info = security::ReadCertificateInfo(text.str());
-    if (!in || !info.ok())
+    if (!in || !info.ok()) {
       c.error = info.ok() ? "cannot read the file" : info.status().message();
-    else
-      c.not_after = info->not_after, c.client_auth = info->client_auth;
+    } else {
+      c.not_after = info->not_after;
+      c.client_auth = info->client_auth;
+    }
     state.certificates.push_back(c);
   }
   return Status::Ok();

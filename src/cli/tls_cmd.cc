@@ -48,6 +48,13 @@ std::string RenewCaHint(const std::filesystem::path& data, const Config& config)
   return "ask the PKI that issued it for its successor and replace the file";
 }
 
+std::string JoinNames(const std::vector<std::string>& dns_names, const std::vector<std::string>& ip_addresses) {
+  std::string names;
+  for (const auto* list : {&dns_names, &ip_addresses})
+    for (const auto& n : *list) names += (names.empty() ? "" : ", ") + n;
+  return names;
+}
+
 bool Expired(const std::filesystem::path& file, std::int64_t now) {
   auto pem = ReadFile(file, 1 << 20);
   auto info = pem.ok() ? security::ReadCertificateInfo(*pem) : Result<security::CertificateInfo>(pem.status());
@@ -125,12 +132,11 @@ int TlsShow(const std::filesystem::path& data, bool json) {
                      {"ip_addresses", info->ip_addresses},
                      {"dns_names", info->dns_names},
                      {"issued_by_local_ca", local},
-                     {"is_local_ca", itself}});
+                     {"is_local_ca", itself},
+                     {"client_auth", info->client_auth}});
       continue;
     }
-    std::string names;
-    for (const auto& n : info->dns_names) names += (names.empty() ? "" : ", ") + n;
-    for (const auto& a : info->ip_addresses) names += (names.empty() ? "" : ", ") + a;
+    std::string names = JoinNames(info->dns_names, info->ip_addresses);
     std::cout << what << ": " << file.string() << "\n"
               << "  subject CN   " << info->common_name << "\n"
               << "  SHA-256      " << info->sha256 << "\n"
@@ -141,6 +147,9 @@ int TlsShow(const std::filesystem::path& data, bool json) {
                   : local ? "the local CA (tls/ca.pem)"
                           : "another CA")
               << "\n";
+    if (!itself && !info->client_auth)
+      std::cout << "  note         not valid for TLS clients, which Bastion is towards TLS-only C-MOVE destinations: "
+                   "bastion tls renew issues one that is\n";
   }
   if (json) std::cout << out.dump(2) << "\n";
   return rc;
@@ -270,9 +279,7 @@ int TlsRenew(const std::filesystem::path& data, const TlsRenewOptions& options) 
     PrintError(s.ToString());
     return kExitFailed;
   }
-  std::string names;
-  for (const auto& n : dns) names += (names.empty() ? "" : ", ") + n;
-  for (const auto& a : ips) names += (names.empty() ? "" : ", ") + a;
+  std::string names = JoinNames(dns, ips);
   std::cout << "renewed " << tls.certificate.string() << (options.new_key ? " with a new key" : "") << "\n"
             << "  SHA-256      " << issued->sha256 << (previous.sha256.empty() ? "" : " (was " + previous.sha256 + ")")
             << "\n"

@@ -197,6 +197,7 @@ class CertificateLifetimeTest(h.BastionTestCase):
         self.assertEqual(cert["sha256"], second)
         self.assertIn(cert["days_left"], (19, 20))
         self.assertTrue(cert["issued_by_local_ca"])
+        self.assertTrue(cert["client_auth"])
         self.assertIn("pacs.example.test", cert["dns_names"])
         self.assertIn("localhost", cert["dns_names"])
         self.assertEqual(cert["ip_addresses"][:2], ["127.0.0.1", "::1"])
@@ -284,6 +285,8 @@ class CertificateLifetimeTest(h.BastionTestCase):
             with open(os.path.join(b.data, "self-scan", "latest.json")) as f:
                 return [x for x in json.load(f)["findings"] if x["id"] == "S4"]
 
+        shown = b.cli("tls", "show", "--data", b.data)
+        self.assertIn("not valid for TLS clients", shown.stdout)
         found = [x for x in s4() if "not valid for TLS clients" in x["title"]]
         self.assertEqual(len(found), 1, found)
         self.assertEqual(found[0]["severity"], "medium")
