@@ -91,7 +91,7 @@ class UserIdentityTest(h.BastionTestCase):
         p = self.store(["-usr", "rita", "-pwd", PASSWORD])
         self.assertNotEqual(p.returncode, 0, p.out)
         self.assertFalse([r for r in self.b.audit_records() if r.get("type") == "instance.store"
-                          and r.get("success")])
+                          and r.get("outcome") == "success"])
         granted = self.association_records()[-1]["details"]["permissions"]
         self.assertNotIn("store", granted)
         self.assertIn("find", granted)
