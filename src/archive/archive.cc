@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "dicom/dicom.h"
+#include "security/store_file.h"
 #include "util/crypto.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -123,6 +124,7 @@ Admission Archive::AdmitAssociation(const security::AssociationRequest& req) {
   if (!req.peer_cert_sha256.empty()) {
     details["client_cert_sha256"] = req.peer_cert_sha256;
     details["client_cert_cn"] = req.peer_cert_cn;
+    if (req.peer_cert_not_after) details["client_cert_not_after"] = security::FormatUtc(req.peer_cert_not_after);
   }
   if (req.identity) {
     // Who the person said they are (never the passcode or token).

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstring>
 
 #include "dicom/dicom.h"
@@ -194,6 +195,24 @@ Status DicomServer::Start() {
   if (!wake_.valid()) return ErrnoStatus("eventfd");
   acceptor_ = std::thread([this] { AcceptLoop(); });
   return Status::Ok();
+}
+
+void DicomServer::WarnOfCertificateExpiry(const security::AssociationRequest& req) {
+  // Node certificates issued together at installation end together, 825 days
+  // later: say it while there is time, once a day per node.
+  constexpr std::int64_t kWarnAhead = 30 * 86400;
+  std::int64_t now = std::time(nullptr);
+  if (req.peer_cert_not_after == 0 || req.peer_cert_not_after - now >= kWarnAhead) return;
+  {
+    std::lock_guard lock(mu_);
+    auto [it, first] = certificate_warned_.try_emplace(req.calling_ae, now);
+    if (!first && now - it->second < 86400) return;
+    it->second = now;
+  }
+  spdlog::warn("node {}: its client certificate (SHA-256 {}) expires in {} days, on {}; issue a new one with "
+               "bastion node cert --ae {} (or the site's PKI) and install it on the node",
+               Printable(req.calling_ae), req.peer_cert_sha256, (req.peer_cert_not_after - now) / 86400,
+               security::FormatUtc(req.peer_cert_not_after), Printable(req.calling_ae));
 }
 
 Status DicomServer::ReloadTls() { return tls_ ? tls_->Reload() : Status::Ok(); }
@@ -419,6 +438,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
       ASC_getPeerCertificate(assoc, der.data(), len);
       req.peer_cert_sha256 = security::DerFingerprint(der.data(), der.size());
       req.peer_cert_cn = security::DerCommonName(der.data(), der.size());
+      req.peer_cert_not_after = security::DerNotAfter(der.data(), der.size());
     }
   }
 
@@ -561,6 +581,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   }
   spdlog::info("association from {} ({}, {}) accepted, {} presentation contexts", peer.ToString(), calling_log,
                transport == Transport::kTls ? "TLS" : "plain", accepted);
+  WarnOfCertificateExpiry(req);
   // Admitted: reads inside a message may now take as long as the DIMSE timeout.
   SetSocketTimeouts(guard.dup(), config_.dicom.dimse_timeout_seconds);
 

@@ -67,6 +67,8 @@ class DicomServer {
   // Returns how long to wait before answering.
   std::chrono::milliseconds NoteFailure(const IpAddress& peer);
   bool EnterAssociation(const std::string& ae);
+  // Logs, at most daily per node, that an admitted node's certificate ends within 30 days.
+  void WarnOfCertificateExpiry(const security::AssociationRequest& req);
   void LeaveAssociation(const std::string& ae);
 
   const Config config_;
@@ -89,6 +91,7 @@ class DicomServer {
   std::map<std::string, int> pending_by_addr_; // guarded by mu_
   int associations_ = 0;                       // accepted associations; guarded by mu_
   std::map<std::string, int> per_node_;        // by calling AE; guarded by mu_
+  std::map<std::string, std::int64_t> certificate_warned_;  // by calling AE: when; guarded by mu_
 };
 
 }  // namespace bastion::dimse

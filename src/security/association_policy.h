@@ -24,6 +24,7 @@ struct AssociationRequest {
   Transport transport = Transport::kPlain;
   std::string peer_cert_sha256;  // TLS only: SHA-256 of the verified client certificate's DER
   std::string peer_cert_cn;      // TLS only: its subject common name
+  std::int64_t peer_cert_not_after = 0;  // TLS only: the end of its validity (seconds since the epoch)
   // User Identity Negotiation (PS3.7 D.3.3.7), when the requester sent one.
   struct Identity {
     int type = 0;           // 1 user, 2 user + passcode, 3 Kerberos, 4 SAML, 5 JWT

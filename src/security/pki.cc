@@ -208,6 +208,14 @@ std::string DerFingerprint(const unsigned char* der, std::size_t length) {
   return HexEncode(h.Finish());
 }
 
+std::int64_t DerNotAfter(const unsigned char* der, std::size_t length) {
+  const unsigned char* p = der;
+  CertPtr cert(d2i_X509(nullptr, &p, static_cast<long>(length)));
+  std::tm tm{};
+  if (!cert || ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) return 0;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
 std::string DerCommonName(const unsigned char* der, std::size_t length) {
   const unsigned char* p = der;
   CertPtr cert(d2i_X509(nullptr, &p, static_cast<long>(length)));

@@ -62,5 +62,7 @@ Result<std::string> CertificateFingerprint(const std::string& certificate_pem);
 std::string DerFingerprint(const unsigned char* der, std::size_t length);
 // The subject common name of a DER certificate ("" if it has none or does not parse).
 std::string DerCommonName(const unsigned char* der, std::size_t length);
+// The end of a DER certificate's validity, seconds since the epoch (0 if it does not parse).
+std::int64_t DerNotAfter(const unsigned char* der, std::size_t length);
 
 }  // namespace bastion::security

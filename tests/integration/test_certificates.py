@@ -128,26 +128,31 @@ class CertificateLifetimeTest(h.BastionTestCase):
                          r"server certificate .*server\.pem expires in \d+ days, on .*; renew it with: "
                          r"bastion tls renew --data ")
 
-    def test_expired_node_certificate_is_named_as_such(self):
-        """A modality that stopped connecting: the log and audit say its certificate expired, and when."""
-        b = self.new_bastion()
-        b.node_add("CT1", allow="echo")
-        client = b.node_cert("CT1")
-        now = datetime.datetime.now(datetime.timezone.utc)
+    def node_certificate(self, b, client, name, ends):
+        """A certificate for the node's key from the local CA, valid until `ends`."""
         with open(os.path.join(self.tls_dir(b), "ca.pem"), "rb") as f:
             ca = x509.load_pem_x509_certificate(f.read())
         with open(os.path.join(self.tls_dir(b), "ca-key.pem"), "rb") as f:
             ca_key = serialization.load_pem_private_key(f.read(), password=None)
         with open(client.key, "rb") as f:
             key = serialization.load_pem_private_key(f.read(), password=None)
-        ended = (now - datetime.timedelta(days=3)).replace(microsecond=0)
         cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CT1")]))
                 .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=900)).not_valid_after(ended)
+                .not_valid_before(ends - datetime.timedelta(days=900)).not_valid_after(ends)
                 .sign(ca_key, hashes.SHA256()))
-        expired = h.TlsFiles(client.key, os.path.join(self.tmp, "expired.pem"), client.ca)
-        with open(expired.cert, "wb") as f:
+        files = h.TlsFiles(client.key, os.path.join(self.tmp, name), client.ca)
+        with open(files.cert, "wb") as f:
             f.write(cert.public_bytes(serialization.Encoding.PEM))
+        return files
+
+    def test_expired_node_certificate_is_named_as_such(self):
+        """A modality that stopped connecting: the log and audit say its certificate expired, and when."""
+        b = self.new_bastion()
+        b.node_add("CT1", allow="echo")
+        client = b.node_cert("CT1")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        ended = (now - datetime.timedelta(days=3)).replace(microsecond=0)
+        expired = self.node_certificate(b, client, "expired.pem", ended)
         server = b.start()
         self.assertNoAssociation(b.echo("CT1", tls=expired))
         self.assertEchoOk(b.echo("CT1", tls=client), "with the certificate that is still valid")
@@ -156,6 +161,28 @@ class CertificateLifetimeTest(h.BastionTestCase):
         self.assertIn(why, server.stderr_text())
         self.assertTrue([r for r in b.audit_records() if r.get("type") == "association"
                          and why in r["details"].get("why", "")])
+
+    def test_node_certificate_near_its_end_is_warned_about(self):
+        """Node certificates issued together end together: the log says so a month ahead, once a day."""
+        b = self.new_bastion()
+        b.node_add("CT1", allow="echo")
+        client = b.node_cert("CT1")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        ends = (now + datetime.timedelta(days=10, hours=1)).replace(microsecond=0)
+        soon = self.node_certificate(b, client, "soon.pem", ends)
+        server = b.start()
+        self.assertEchoOk(b.echo("CT1", tls=client), "with the certificate valid for 825 days")
+        for _ in range(2):
+            self.assertEchoOk(b.echo("CT1", tls=soon), "with the certificate that ends in 10 days")
+        b.stop()
+        log = server.stderr_text()
+        warning = (f"node CT1: its client certificate (SHA-256 {h.cert_sha256(soon.cert)}) expires in 10 days, on "
+                   + ends.strftime("%Y-%m-%dT%H:%M:%SZ") + "; issue a new one with bastion node cert --ae CT1")
+        self.assertEqual(log.count(warning), 1, log)
+        self.assertEqual(log.count("its client certificate"), 1, "the 825-day certificate was warned about")
+        ends_seen = [r["details"].get("client_cert_not_after") for r in b.audit_records()
+                     if r.get("type") == "association" and r.get("outcome") == "success"]
+        self.assertEqual(ends_seen.count(ends.strftime("%Y-%m-%dT%H:%M:%SZ")), 2, ends_seen)
 
     def served_dicom(self, b, client):
         """SHA-256 of the certificate the DICOM TLS port presents (a handshake with the node's certificate)."""

@@ -98,7 +98,7 @@ class SendQueryTest(h.BastionTestCase):
         self.assertIn("abandoned: its certificate does not match the node's pinned fingerprint", p.out)
         self.assertIn("CN=SITEB", p.out)
         self.assertEqual(list(self.b.objects()), [inst], "an object reached the unverified peer")
-        failed = [r for r in self.a.audit_records() if r.get("type") == "retrieve" and not r.get("success")]
+        failed = [r for r in self.a.audit_records() if r.get("type") == "retrieve" and r.get("outcome") != "success"]
         self.assertIn("pinned fingerprint", json.dumps(failed[-1]))
         self.assertEqual(self.a.audit_verify().returncode, 0)
 
@@ -110,7 +110,7 @@ class SendQueryTest(h.BastionTestCase):
         self.assertEqual(p.returncode, 1, p.out)
         self.assertIn("not allowed to receive", p.out)
         self.assertEqual(self.b.objects(), {})
-        refused = [r for r in self.a.audit_records() if r.get("type") == "retrieve" and not r.get("success")]
+        refused = [r for r in self.a.audit_records() if r.get("type") == "retrieve" and r.get("outcome") != "success"]
         self.assertEqual(len(refused), 2)
 
     def test_query_a_remote_pacs(self):

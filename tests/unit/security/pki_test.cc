@@ -195,6 +195,10 @@ TEST_F(PkiTest, ClientCertificate) {
   ASSERT_EQ(OpenSsl("x509 -in " + cert + " -outform DER -out " + der.string()), 0);
   std::string bytes = test::ReadBytes(der);
   EXPECT_EQ(DerCommonName(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()), "CT1");
+  auto info = ReadCertificateInfo(Client().certificate_pem);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(DerNotAfter(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()), info->not_after);
+  EXPECT_EQ(DerNotAfter(reinterpret_cast<const unsigned char*>("garbage"), 7), 0);
 
   // It does not chain to somebody else's CA (an EC one: quick to make).
   std::string other_key = (dir_ / "other-key.pem").string();
