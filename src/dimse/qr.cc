@@ -303,8 +303,8 @@ void RetrieveStep(RetrieveState* st, bool cancelled, DcmDataset* ids, std::uint1
       for (const auto& row : st->plan.instances)
         kinds.emplace_back(row.Get(dicom::Attribute::kSOPClassUID), row.transfer_syntax_uid);
       const auto& d = *st->plan.destination;
-      auto sub = ClientAssociation::OpenForStore(ctx.config, RemoteNode{d.ae_title, d.endpoint, d.tls, d.tls_cert_sha256},
-                                                 kinds);
+      RemoteNode destination{d.ae_title, d.endpoint, d.tls, d.tls_cert_sha256};
+      auto sub = ClientAssociation::OpenForStore(ctx.config, destination, kinds);
       if (!sub.ok()) {
         st->outcome.error = sub.status().message();
         st->outcome.failed = static_cast<int>(st->plan.instances.size());

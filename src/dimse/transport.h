@@ -54,7 +54,9 @@ inline int KeepVerifyFailure(int preverify_ok, X509_STORE_CTX* store) {
   return preverify_ok;
 }
 
-inline void KeepVerifyFailures(SSL_CTX* ctx) { SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), KeepVerifyFailure); }
+inline void KeepVerifyFailures(SSL_CTX* ctx) {
+  SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), KeepVerifyFailure);
+}
 inline void ClearVerifyFailure() { t_verify_failure.clear(); }
 // "certificate CN=CT1: certificate has expired on ...", or "" if none was refused since ClearVerifyFailure.
 inline std::string VerifyFailure() { return t_verify_failure; }
