@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "util/config.h"
+#include "util/net.h"
 #include "util/status.h"
 
 namespace bastion::cli {
@@ -79,6 +80,13 @@ Result<std::string> CreateFirstAdmin(const std::filesystem::path& data);
 int Import(const std::filesystem::path& data, const std::vector<std::filesystem::path>& paths);
 
 // The server's certificate (tls_cmd.cc).
+struct ServerNames {
+  std::vector<std::string> ip_addresses, dns_names;
+};
+// What `init` puts in the server certificate's subjectAltNames: loopback,
+// localhost and this host's name, and each listen address that is neither
+// loopback nor a wildcard.
+ServerNames DefaultServerNames(const std::vector<IpAddress>& listen_addresses);
 int TlsShow(const std::filesystem::path& data, bool json);
 struct TlsRenewOptions {
   int days = 825;

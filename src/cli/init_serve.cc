@@ -56,17 +56,12 @@ int Init(const std::filesystem::path& data, const InitOptions& options) {
     PrintError(ca.status().ToString());
     return kExitFailed;
   }
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  std::vector<std::string> dns = {"localhost"};
-  if (host[0] && std::string(host) != "localhost") dns.emplace_back(host);
-  std::vector<std::string> ips = {"127.0.0.1", "::1"};
-  for (const auto& bind : {options.tls_bind, options.plain_bind, options.https_bind}) {
-    auto a = IpAddress::Parse(bind);
-    if (a && !a->IsUnspecified() && !a->IsLoopback()) ips.push_back(bind);
-  }
+  std::vector<IpAddress> listening;
+  for (const auto& bind : {options.tls_bind, options.plain_bind, options.https_bind})
+    if (auto a = IpAddress::Parse(bind)) listening.push_back(*a);
+  ServerNames names = DefaultServerNames(listening);
   auto server = security::IssueCertificate(ca->certificate_pem, ca->private_key_pem, options.ae_title,
-                                           security::CertificateUse::kServer, ips, dns, 825);
+                                           security::CertificateUse::kServer, names.ip_addresses, names.dns_names, 825);
   if (!server.ok()) {
     PrintError(server.status().ToString());
     return kExitFailed;

@@ -63,6 +63,20 @@ bool Expired(const std::filesystem::path& file, std::int64_t now) {
 
 }  // namespace
 
+ServerNames DefaultServerNames(const std::vector<IpAddress>& listen_addresses) {
+  ServerNames names{{"127.0.0.1", "::1"}, {"localhost"}};
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  if (host[0] && std::string(host) != "localhost") names.dns_names.emplace_back(host);
+  for (const auto& a : listen_addresses) {
+    std::string text = a.ToString();
+    if (!a.IsUnspecified() && !a.IsLoopback() &&
+        std::find(names.ip_addresses.begin(), names.ip_addresses.end(), text) == names.ip_addresses.end())
+      names.ip_addresses.push_back(text);
+  }
+  return names;
+}
+
 int CheckCertificates(const std::filesystem::path& data, const Config& config, bool starting) {
   if (config.dicom.tls_listen.empty() && config.web.https_listen.empty()) return kExitOk;
   std::int64_t now = std::time(nullptr);
@@ -215,12 +229,14 @@ int TlsRenew(const std::filesystem::path& data, const TlsRenewOptions& options) 
   } else {
     std::cerr << "bastion: the server certificate " << tls.certificate.string() << " is unreadable ("
               << old.status().message() << "); issuing one with the names `bastion init` gives\n";
-    previous.common_name = (*stack)->config.dicom.ae_title;
-    previous.ip_addresses = {"127.0.0.1", "::1"};
-    previous.dns_names = {"localhost"};
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    if (host[0] && std::string(host) != "localhost") previous.dns_names.emplace_back(host);
+    const Config& config = (*stack)->config;
+    std::vector<IpAddress> listening;
+    for (const auto* endpoints : {&config.dicom.tls_listen, &config.dicom.plain_listen, &config.web.https_listen})
+      for (const auto& ep : *endpoints) listening.push_back(ep.address);
+    ServerNames names = DefaultServerNames(listening);
+    previous.common_name = config.dicom.ae_title;
+    previous.ip_addresses = std::move(names.ip_addresses);
+    previous.dns_names = std::move(names.dns_names);
   }
   auto ca = security::ReadCertificateInfo(*ca_cert);
   std::int64_t now = std::time(nullptr);
