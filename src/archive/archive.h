@@ -136,6 +136,47 @@ struct RetrieveOutcome {
   std::string error;  // when the whole operation failed (destination unreachable)
 };
 
+// Storage Commitment (PS3.4 Annex J): a node asks whether the archive has
+// taken responsibility for instances it sent.
+struct CommitmentRequest {
+  std::string transaction_uid;
+  struct Reference {
+    std::string sop_class_uid, sop_instance_uid;
+  };
+  std::vector<Reference> references;
+};
+
+// Failure Reason (0008,1197) values, PS3.4 J.3.2.1.2 / C.14.1.1.
+enum class CommitmentFailure : std::uint16_t {
+  kProcessingFailure = 0x0110,
+  kNoSuchObjectInstance = 0x0112,
+  kClassInstanceConflict = 0x0119,
+  kResourceLimitation = 0x0213,
+};
+
+struct CommitmentAnswer {
+  std::vector<CommitmentRequest::Reference> committed;
+  struct Failed {
+    CommitmentRequest::Reference reference;
+    CommitmentFailure reason;
+  };
+  std::vector<Failed> failed;
+  // Where a report that cannot go back on the requester's association goes:
+  // the node's own single address and port, when it has them registered.
+  std::optional<Destination> report_to;
+};
+
+// How the N-EVENT-REPORT of a commitment went.
+struct CommitmentReportOutcome {
+  bool delivered = false;
+  std::string how;    // "same association", "new association"
+  std::string error;  // when not delivered: why
+};
+
+// At most this many instances in one Storage Commitment request; the rest
+// are reported as failed (resource limitation).
+inline constexpr std::size_t kMaxCommitmentReferences = 50000;
+
 struct RecoveryReport {
   int staging_leftovers_removed = 0;
   int objects_reindexed = 0;
@@ -239,6 +280,19 @@ class Archive {
   void RecordRefusedQuery(const security::Principal& who, const std::string& operation, const std::string& why);
   // The audit record of a finished retrieve: which instances went to whom.
   void RecordRetrieve(const security::Principal& who, const RetrievePlan& plan, const RetrieveOutcome& outcome);
+
+  // --- Storage Commitment ---
+  // Checks the principal may store, then answers which of the referenced
+  // instances the archive holds: each is either committed (durable, indexed,
+  // of the SOP class named) or failed with its reason. A principal that may
+  // not find is told only of instances it sent itself: it cannot learn by
+  // UID what others stored. Audited ("storage.commit": the transaction UID,
+  // counts and failed UIDs). kInvalidArgument: no Transaction UID or no
+  // references, or a Transaction UID that is not a UID.
+  Result<CommitmentAnswer> CommitStorage(const security::Principal& who, const CommitmentRequest& request);
+  // The audit record of a commitment report's delivery ("storage.commit.report").
+  void RecordCommitmentReport(const security::Principal& who, const std::string& transaction_uid,
+                              const CommitmentReportOutcome& outcome);
 
   // --- Start-up ---
   // Removes staging leftovers; after an unclean stop (full_scan) also indexes

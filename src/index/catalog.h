@@ -68,6 +68,12 @@ struct CatalogRow {
   std::string& Set(dicom::Attribute a) { return values[static_cast<int>(a)]; }
 };
 
+// What the catalog says of one instance it holds (Storage Commitment).
+struct HeldInstance {
+  std::string sop_instance_uid, sop_class_uid;
+  std::string source;  // who sent it (InstanceRecord::source)
+};
+
 struct CatalogCounts {
   std::int64_t patients = 0, studies = 0, series = 0, instances = 0;
 };
@@ -89,6 +95,9 @@ class Catalog {
   virtual Status Sync() = 0;
   virtual Result<std::optional<std::string>> FindBlobKey(const std::string& sop_instance_uid) = 0;
   virtual Result<bool> HasBlobKey(const std::string& blob_key) = 0;
+  // The instances among these SOP Instance UIDs that the catalog holds, in
+  // the order asked (absent ones are left out). One read snapshot.
+  virtual Result<std::vector<HeldInstance>> LookupInstances(std::span<const std::string> sop_instance_uids) = 0;
   virtual Result<CatalogCounts> Counts() = 0;
   // The rows matching `query` (exactly: every rule of dicom/query.h), at most
   // query.limit of them. Runs beside inserts (its own read snapshot).

@@ -223,6 +223,18 @@ class SqliteCatalog final : public Catalog {
     return Error("find blob");
   }
 
+  Result<std::vector<HeldInstance>> LookupInstances(std::span<const std::string> sop_uids) override {
+    Reader reader(*this);
+    sqlite3* db = reader.db();
+    // One snapshot for the whole list: a commit in between cannot make the
+    // answer a mix of two states.
+    if (sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK)
+      return Status(Code::kInternal, std::string("catalog lookup: ") + sqlite3_errmsg(db));
+    auto held = LookupIn(db, sop_uids);  // its statement is finalized before the snapshot ends
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    return held;
+  }
+
   Result<CatalogCounts> Counts() override {
     std::lock_guard lock(mu_);
     Use q(*stmt("SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM studies), "
@@ -284,6 +296,24 @@ class SqliteCatalog final : public Catalog {
   using StatementPtr = std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>;
 
   // `sql` prepared on `db` with `binds` as ?1, ?2, ...
+  static Result<std::vector<HeldInstance>> LookupIn(sqlite3* db, std::span<const std::string> sop_uids) {
+    BASTION_ASSIGN_OR_RETURN(StatementPtr q, Prepare(db, "SELECT sop_class_uid, source FROM instances WHERE sop_uid = ?1", {}));
+    std::vector<HeldInstance> held;
+    for (const std::string& uid : sop_uids) {
+      sqlite3_reset(q.get());
+      sqlite3_bind_text(q.get(), 1, uid.data(), static_cast<int>(uid.size()), SQLITE_STATIC);
+      int rc = sqlite3_step(q.get());
+      if (rc == SQLITE_DONE) continue;
+      if (rc != SQLITE_ROW) return Status(Code::kInternal, std::string("catalog lookup: ") + sqlite3_errmsg(db));
+      auto text = [&q](int col) {
+        const unsigned char* t = sqlite3_column_text(q.get(), col);
+        return std::string(t ? reinterpret_cast<const char*>(t) : "");
+      };
+      held.push_back(HeldInstance{uid, text(0), text(1)});
+    }
+    return held;
+  }
+
   static Result<StatementPtr> Prepare(sqlite3* db, const std::string& sql,
                                       const std::vector<std::variant<std::string, std::int64_t>>& binds) {
     sqlite3_stmt* raw = nullptr;

@@ -866,5 +866,123 @@ TEST_F(ArchiveTest, SecurityEventsAreAudited) {
   EXPECT_EQ(rec["details"]["failures"], 20);
 }
 
+
+// --- Storage Commitment ---
+
+CommitmentRequest Commitment(std::vector<CommitmentRequest::Reference> refs) {
+  return CommitmentRequest{"1.2.826.0.1.3680043.2.1143.777", std::move(refs)};
+}
+
+std::uint16_t ReasonOf(const CommitmentAnswer& a, const std::string& sop_instance_uid) {
+  for (const auto& f : a.failed)
+    if (f.reference.sop_instance_uid == sop_instance_uid) return static_cast<std::uint16_t>(f.reason);
+  return 0;
+}
+
+TEST_F(ArchiveTest, StorageCommitmentCommitsWhatIsHeldAndNamesEveryFailure) {
+  ASSERT_EQ(archive_->ImportFile(Uploader(), kCtSmall).outcome, StoreOutcome::kStored);
+  // Imported as CT1 would have sent it: the catalog's source is the principal's id.
+  auto answer = archive_->CommitStorage(Uploader(), Commitment({{kCtImageStorage, kCtSopInstance},
+                                                                {kCtImageStorage, "1.2.3.4.5"},
+                                                                {"1.2.840.10008.5.1.4.1.1.4", kCtSopInstance},
+                                                                {kCtImageStorage, "not a uid"}}));
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  ASSERT_EQ(answer->committed.size(), 1u);
+  EXPECT_EQ(answer->committed[0].sop_instance_uid, kCtSopInstance);
+  ASSERT_EQ(answer->failed.size(), 3u);
+  EXPECT_EQ(ReasonOf(*answer, "1.2.3.4.5"), 0x0112);
+  EXPECT_EQ(ReasonOf(*answer, "not a uid"), 0x0112);
+  EXPECT_EQ(answer->failed[1].reference.sop_class_uid, "1.2.840.10008.5.1.4.1.1.4");
+  EXPECT_EQ(static_cast<std::uint16_t>(answer->failed[1].reason), 0x0119);
+  EXPECT_FALSE(answer->report_to.has_value());  // CT1 is not registered with a port
+
+  nlohmann::json rec = LastAuditRecord();
+  EXPECT_EQ(rec["type"], "storage.commit");
+  EXPECT_EQ(rec["outcome"], "success");
+  EXPECT_EQ(rec["details"]["transaction_uid"], "1.2.826.0.1.3680043.2.1143.777");
+  EXPECT_EQ(rec["details"]["requested"], 4);
+  EXPECT_EQ(rec["details"]["committed"], 1);
+  EXPECT_EQ(rec["details"]["failed"], 3);
+  ASSERT_EQ(rec["details"]["failed_instances"].size(), 3u);
+  EXPECT_EQ(rec["details"]["failed_instances"][0]["reason"], "no such object instance");
+  EXPECT_EQ(rec["details"]["failed_instances"][1]["reason"], "class/instance conflict");
+}
+
+TEST_F(ArchiveTest, StorageCommitmentTellsAStoreOnlyNodeOnlyOfWhatItSent) {
+  ASSERT_EQ(archive_->ImportFile(Uploader(), kCtSmall).outcome, StoreOutcome::kStored);
+  Principal other = Uploader();
+  other.id = "CT2";
+  auto answer = archive_->CommitStorage(other, Commitment({{kCtImageStorage, kCtSopInstance}}));
+  ASSERT_TRUE(answer.ok());
+  EXPECT_TRUE(answer->committed.empty());
+  EXPECT_EQ(ReasonOf(*answer, kCtSopInstance), 0x0112);  // the same answer as for an instance nobody sent
+  // A node that may find sees the whole archive anyway.
+  other.permissions.Add(Permission::kFind);
+  answer = archive_->CommitStorage(other, Commitment({{kCtImageStorage, kCtSopInstance}}));
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->committed.size(), 1u);
+}
+
+TEST_F(ArchiveTest, StorageCommitmentRefusesWhoMayNotStoreAndMalformedRequests) {
+  ASSERT_EQ(archive_->ImportFile(Uploader(), kCtSmall).outcome, StoreOutcome::kStored);
+  auto refused = archive_->CommitStorage(Reader(), Commitment({{kCtImageStorage, kCtSopInstance}}));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+  nlohmann::json rec = LastAuditRecord();
+  EXPECT_EQ(rec["type"], "storage.commit");
+  EXPECT_EQ(rec["outcome"], "failure");
+  EXPECT_EQ(rec["actor"]["id"], "VIEWER");
+
+  CommitmentRequest no_transaction = Commitment({{kCtImageStorage, kCtSopInstance}});
+  no_transaction.transaction_uid.clear();
+  CommitmentRequest bad_transaction = no_transaction;
+  bad_transaction.transaction_uid = "1.2.abc";
+  for (const CommitmentRequest& bad : {no_transaction, bad_transaction, Commitment({})}) {
+    auto r = archive_->CommitStorage(Uploader(), bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    EXPECT_EQ(LastAuditRecord()["outcome"], "failure");
+    EXPECT_FALSE(LastAuditRecord()["details"]["error"].get<std::string>().empty());
+  }
+}
+
+TEST_F(ArchiveTest, StorageCommitmentReportGoesToTheNodesRegisteredPortAndIsAudited) {
+  security::Node node;
+  node.ae_title = "CT1";
+  node.hosts = {*IpRange::Parse("10.1.2.3"), *IpRange::Parse("10.9.0.0/16")};
+  node.port = 104;
+  node.tls_only = true;
+  node.permissions = *security::PermissionSet::Parse("store");
+  ASSERT_TRUE(security::SaveNodes(security::NodesPath(dir_.path()), {node}).ok());
+  ASSERT_EQ(archive_->ImportFile(Uploader(), kCtSmall).outcome, StoreOutcome::kStored);
+  auto answer = archive_->CommitStorage(Uploader(), Commitment({{kCtImageStorage, kCtSopInstance}}));
+  ASSERT_TRUE(answer.ok());
+  ASSERT_TRUE(answer->report_to.has_value());
+  EXPECT_EQ(answer->report_to->ae_title, "CT1");
+  EXPECT_EQ(answer->report_to->endpoint.ToString(), "10.1.2.3:104");
+  EXPECT_TRUE(answer->report_to->tls);
+
+  archive_->RecordCommitmentReport(Uploader(), "1.2.3", CommitmentReportOutcome{false, "", "connection refused"});
+  nlohmann::json rec = LastAuditRecord();
+  EXPECT_EQ(rec["type"], "storage.commit.report");
+  EXPECT_EQ(rec["outcome"], "failure");
+  EXPECT_EQ(rec["details"]["error"], "connection refused");
+  archive_->RecordCommitmentReport(Uploader(), "1.2.3", CommitmentReportOutcome{true, "same association", ""});
+  EXPECT_EQ(LastAuditRecord()["outcome"], "success");
+  EXPECT_EQ(LastAuditRecord()["details"]["how"], "same association");
+}
+
+TEST_F(ArchiveTest, StorageCommitmentBeyondTheLimitFailsTheRestForResources) {
+  ASSERT_EQ(archive_->ImportFile(Uploader(), kCtSmall).outcome, StoreOutcome::kStored);
+  std::vector<CommitmentRequest::Reference> refs(kMaxCommitmentReferences, {kCtImageStorage, "1.2.3"});
+  refs.push_back({kCtImageStorage, kCtSopInstance});
+  auto answer = archive_->CommitStorage(Uploader(), Commitment(refs));
+  ASSERT_TRUE(answer.ok());
+  EXPECT_TRUE(answer->committed.empty());
+  ASSERT_EQ(answer->failed.size(), kMaxCommitmentReferences + 1);
+  EXPECT_EQ(static_cast<std::uint16_t>(answer->failed.back().reason), 0x0213);
+  EXPECT_EQ(LastAuditRecord()["details"]["failed_instances"].size(), 200u);  // a bounded record
+}
+
 }  // namespace
 }  // namespace bastion::archive

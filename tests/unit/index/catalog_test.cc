@@ -128,6 +128,29 @@ TEST_P(CatalogContractTest, InsertThenFind) {
   EXPECT_FALSE(catalog_->FindBlobKey("1.1.1.2")->has_value());
 }
 
+TEST_P(CatalogContractTest, LookupInstancesAnswersHeldOnesInOrder) {
+  InstanceRecord mr = Record("P1", "1.1", "1.1.1", "1.1.1.2", "blob-b");
+  mr.header.sop_class_uid = "1.2.840.10008.5.1.4.1.1.4";
+  mr.source = "MR1";
+  Insert({Record("P1", "1.1", "1.1.1", "1.1.1.1", "blob-a"), mr});
+  std::vector<std::string> asked = {"1.1.1.2", "9.9", "1.1.1.1", "1.1.1.1'--"};
+  auto held = catalog_->LookupInstances(asked);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  ASSERT_EQ(held->size(), 2u);
+  EXPECT_EQ((*held)[0].sop_instance_uid, "1.1.1.2");
+  EXPECT_EQ((*held)[0].sop_class_uid, "1.2.840.10008.5.1.4.1.1.4");
+  EXPECT_EQ((*held)[0].source, "MR1");
+  EXPECT_EQ((*held)[1].sop_instance_uid, "1.1.1.1");
+  EXPECT_EQ((*held)[1].sop_class_uid, "1.2.840.10008.5.1.4.1.1.2");
+  EXPECT_EQ((*held)[1].source, "CT1");
+  auto none = catalog_->LookupInstances({});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  // The snapshot ends: inserts go on afterwards.
+  Insert({Record("P2", "2.1", "2.1.1", "2.1.1.1", "blob-c")});
+  EXPECT_EQ(catalog_->LookupInstances(std::vector<std::string>{"2.1.1.1"})->size(), 1u);
+}
+
 TEST_P(CatalogContractTest, SameSopSameBlobIsDuplicate) {
   Insert({Record("P1", "1.1", "1.1.1", "1.1.1.1", "blob-a")});
   auto out = Insert({Record("P1", "1.1", "1.1.1", "1.1.1.1", "blob-a")});
