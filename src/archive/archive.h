@@ -144,6 +144,9 @@ struct CommitmentRequest {
     std::string sop_class_uid, sop_instance_uid;
   };
   std::vector<Reference> references;
+  // Set by a front end that could not read the request (a wrong action
+  // type, an unreadable dataset): refused with this reason, and audited.
+  std::string malformed = {};
 };
 
 // Failure Reason (0008,1197) values, PS3.4 J.3.2.1.2 / C.14.1.1.
@@ -287,8 +290,8 @@ class Archive {
   // of the SOP class named) or failed with its reason. A principal that may
   // not find is told only of instances it sent itself: it cannot learn by
   // UID what others stored. Audited ("storage.commit": the transaction UID,
-  // counts and failed UIDs). kInvalidArgument: no Transaction UID or no
-  // references, or a Transaction UID that is not a UID.
+  // counts and failed UIDs). kInvalidArgument: a malformed request, no
+  // Transaction UID or no references, or a Transaction UID that is not a UID.
   Result<CommitmentAnswer> CommitStorage(const security::Principal& who, const CommitmentRequest& request);
   // The audit record of a commitment report's delivery ("storage.commit.report").
   void RecordCommitmentReport(const security::Principal& who, const std::string& transaction_uid,

@@ -19,10 +19,14 @@ constexpr std::size_t kAuditedFailures = 200;
 
 std::string_view ReasonName(CommitmentFailure reason) {
   switch (reason) {
-    case CommitmentFailure::kProcessingFailure: return "processing failure";
-    case CommitmentFailure::kNoSuchObjectInstance: return "no such object instance";
-    case CommitmentFailure::kClassInstanceConflict: return "class/instance conflict";
-    case CommitmentFailure::kResourceLimitation: return "resource limitation";
+    case CommitmentFailure::kProcessingFailure:
+      return "processing failure";
+    case CommitmentFailure::kNoSuchObjectInstance:
+      return "no such object instance";
+    case CommitmentFailure::kClassInstanceConflict:
+      return "class/instance conflict";
+    case CommitmentFailure::kResourceLimitation:
+      return "resource limitation";
   }
   return "failure";
 }
@@ -30,7 +34,9 @@ std::string_view ReasonName(CommitmentFailure reason) {
 }  // namespace
 
 Result<CommitmentAnswer> Archive::CommitStorage(const Principal& who, const CommitmentRequest& request) {
-  nlohmann::json details = {{"transaction_uid", request.transaction_uid},
+  // What the requester sent is recorded at most as long as a UID may be.
+  auto bounded = [](const std::string& uid) { return uid.substr(0, 64); };
+  nlohmann::json details = {{"transaction_uid", bounded(request.transaction_uid)},
                             {"requested", request.references.size()}};
   auto refuse = [&](Status why) {
     details["error"] = why.message();
@@ -38,6 +44,7 @@ Result<CommitmentAnswer> Archive::CommitStorage(const Principal& who, const Comm
     return why;
   };
   if (!who.May(Permission::kStore)) return refuse(Status(Code::kPermissionDenied, "not allowed to store"));
+  if (!request.malformed.empty()) return refuse(Status(Code::kInvalidArgument, request.malformed));
   if (request.transaction_uid.empty()) return refuse(Status(Code::kInvalidArgument, "no Transaction UID"));
   if (!dicom::IsValidUid(request.transaction_uid))
     return refuse(Status(Code::kInvalidArgument, "the Transaction UID is not a valid UID"));
@@ -96,7 +103,7 @@ Result<CommitmentAnswer> Archive::CommitStorage(const Principal& who, const Comm
   if (!held.ok()) details["error"] = held.status().message();
   nlohmann::json failed = nlohmann::json::array();
   for (std::size_t i = 0; i < answer.failed.size() && i < kAuditedFailures; ++i)
-    failed.push_back({{"sop_instance_uid", answer.failed[i].reference.sop_instance_uid},
+    failed.push_back({{"sop_instance_uid", bounded(answer.failed[i].reference.sop_instance_uid)},
                       {"reason", ReasonName(answer.failed[i].reason)}});
   if (!failed.empty()) details["failed_instances"] = std::move(failed);
   BASTION_RETURN_IF_ERROR(Audit(audit::AuditEvent{"storage.commit", held.ok(), ActorOf(who), details})
@@ -106,7 +113,7 @@ Result<CommitmentAnswer> Archive::CommitStorage(const Principal& who, const Comm
 
 void Archive::RecordCommitmentReport(const Principal& who, const std::string& transaction_uid,
                                      const CommitmentReportOutcome& outcome) {
-  nlohmann::json details = {{"transaction_uid", transaction_uid}, {"delivered", outcome.delivered}};
+  nlohmann::json details = {{"transaction_uid", transaction_uid.substr(0, 64)}, {"delivered", outcome.delivered}};
   if (!outcome.how.empty()) details["how"] = outcome.how;
   if (!outcome.error.empty()) details["error"] = outcome.error;
   (void)Audit(audit::AuditEvent{"storage.commit.report", outcome.delivered, ActorOf(who), details});

@@ -112,8 +112,11 @@ int NodeCert(const std::filesystem::path& data, const std::string& ae, const std
     PrintError("no node with AE title " + title + " is registered; register it first with bastion node add");
     return kExitFailed;
   }
-  // A node Bastion connects to (allowed `receive`) presents it as a server too.
-  bool receives = node->permissions.Has(security::Permission::kReceive);
+  // A node Bastion connects to presents it as a server too: a destination
+  // (allowed `receive`), and a modality with a listener (a port) that takes
+  // the reports of its Storage Commitment requests.
+  bool receives = node->permissions.Has(security::Permission::kReceive) ||
+                  (node->port != 0 && node->permissions.Has(security::Permission::kStore));
   DataLayout layout(data);
   auto ca_cert = ReadFile(layout.tls() / "ca.pem", 1 << 20);
   auto ca_key = ReadFile(layout.tls() / "ca-key.pem", 1 << 20);

@@ -51,6 +51,7 @@ Status SelfState(const std::filesystem::path& data, scan::SelfState& state, Conf
     for (std::string item; std::getline(ss, item, ',');)
       if (!item.empty()) s.allow.push_back(item);
     s.tls_only = n.tls_only || !n.tls_cert_sha256.empty();
+    s.listens = n.port != 0;
     s.pinned = !n.tls_cert_sha256.empty();
     state.nodes.push_back(std::move(s));
   }

@@ -162,7 +162,8 @@ int TlsShow(const std::filesystem::path& data, bool json) {
                           : "another CA")
               << "\n";
     if (!itself && !info->client_auth)
-      std::cout << "  note         not valid for TLS clients, which Bastion is towards TLS-only C-MOVE destinations: "
+      std::cout << "  note         not valid for TLS clients, which Bastion is towards TLS-only C-MOVE destinations and "
+                   "modalities' commitment listeners: "
                    "bastion tls renew issues one that is\n";
   }
   if (json) std::cout << out.dump(2) << "\n";

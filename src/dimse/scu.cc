@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "dicom/dicom.h"
+#include "dimse/commitment.h"
 #include "dimse/transport.h"
 #include "security/association_policy.h"
 #include "security/pki.h"
@@ -145,7 +146,7 @@ void ClientAssociation::Release() {
 
 Result<std::unique_ptr<ClientAssociation>> ClientAssociation::Open(
     const Config& config, const RemoteNode& node,
-    const std::vector<std::pair<std::string, std::vector<std::string>>>& contexts) {
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& contexts, bool propose_scp_role) {
   if (contexts.empty()) return Status(Code::kInvalidArgument, "nothing to negotiate");
   if (contexts.size() > 128) return Status(Code::kTooLarge, "more than 128 presentation contexts needed");
   std::unique_ptr<ClientAssociation> c(new ClientAssociation());
@@ -192,7 +193,8 @@ Result<std::unique_ptr<ClientAssociation>> ClientAssociation::Open(
   for (const auto& [abstract, syntaxes] : contexts) {
     std::vector<const char*> ts;
     for (const auto& s : syntaxes) ts.push_back(s.c_str());
-    cond = ASC_addPresentationContext(params, id, abstract.c_str(), ts.data(), static_cast<int>(ts.size()));
+    cond = ASC_addPresentationContext(params, id, abstract.c_str(), ts.data(), static_cast<int>(ts.size()),
+                                      propose_scp_role ? ASC_SC_ROLE_SCP : ASC_SC_ROLE_DEFAULT);
     if (cond.bad()) {
       ASC_destroyAssociationParameters(&params);
       return fail("presentation context", cond);
@@ -247,6 +249,31 @@ Result<std::unique_ptr<ClientAssociation>> ClientAssociation::OpenForFind(const 
                                                                          dicom::InformationModel model) {
   return Open(config, node,
               {{FindModelUid(model), {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax}}});
+}
+
+Result<std::unique_ptr<ClientAssociation>> ClientAssociation::OpenForCommitmentReport(const Config& config,
+                                                                                     const RemoteNode& node) {
+  return Open(config, node,
+              {{UID_StorageCommitmentPushModelSOPClass,
+                {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax}}},
+              /*propose_scp_role=*/true);
+}
+
+Result<std::uint16_t> ClientAssociation::ReportCommitment(std::uint16_t event_type, DcmDataset& event_information) {
+  if (!assoc_) return Status(Code::kUnavailable, "association closed");
+  // Whichever role the node answered with: some accept the context without
+  // role selection (PS3.7 D.3.3.4), and the report is what they wait for.
+  T_ASC_PresentationContextID pcid =
+      ASC_findAcceptedPresentationContextID(assoc_, UID_StorageCommitmentPushModelSOPClass);
+  if (pcid == 0) return Status(Code::kUnavailable, "it did not accept Storage Commitment reports");
+  ReportResult r =
+      SendCommitmentReport(assoc_, pcid, next_message_id_++, event_type, event_information, dimse_timeout_);
+  if (!r.answered) {
+    ASC_abortAssociation(assoc_);
+    ASC_destroyAssociation(&assoc_);
+    return Status(Code::kUnavailable, r.error);
+  }
+  return r.status;
 }
 
 SendResult ClientAssociation::Store(const OutgoingObject& object, const std::string& move_originator_ae,

@@ -15,6 +15,7 @@
 #include "util/net.h"
 #include "util/status.h"
 
+class DcmDataset;
 struct T_ASC_Association;
 struct T_ASC_Network;
 class DcmTLSTransportLayer;
@@ -72,6 +73,11 @@ class ClientAssociation {
   static Result<std::unique_ptr<ClientAssociation>> OpenForFind(const Config& config, const RemoteNode& node,
                                                                 dicom::InformationModel model);
 
+  // One Storage Commitment Push Model context, with us in the SCP role
+  // (PS3.4 J.3.3: the report of a commitment the node asked for earlier).
+  static Result<std::unique_ptr<ClientAssociation>> OpenForCommitmentReport(const Config& config,
+                                                                            const RemoteNode& node);
+
   SendResult Store(const OutgoingObject& object,
                    const std::string& move_originator_ae = {}, std::uint16_t move_originator_id = 0);
 
@@ -85,12 +91,16 @@ class ClientAssociation {
   Result<FindAnswer> Find(dicom::InformationModel model, dicom::QueryLevel level,
                           const std::vector<std::pair<std::string, std::string>>& keys, std::size_t max_results);
 
+  // N-EVENT-REPORT of a commitment (OpenForCommitmentReport): the node's status.
+  Result<std::uint16_t> ReportCommitment(std::uint16_t event_type, DcmDataset& event_information);
+
   void Release();
 
  private:
   ClientAssociation() = default;
   static Result<std::unique_ptr<ClientAssociation>> Open(const Config& config, const RemoteNode& node,
-                                                         const std::vector<std::pair<std::string, std::vector<std::string>>>& contexts);
+                                                         const std::vector<std::pair<std::string, std::vector<std::string>>>& contexts,
+                                                         bool propose_scp_role = false);
 
   T_ASC_Network* net_ = nullptr;
   T_ASC_Association* assoc_ = nullptr;

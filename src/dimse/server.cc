@@ -28,6 +28,7 @@
 #include <cstring>
 
 #include "dicom/dicom.h"
+#include "dimse/commitment.h"
 #include "dimse/qr.h"
 #include "dimse/transport.h"
 #include "security/pki.h"
@@ -522,6 +523,10 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     QrService service;
     if (abstract == dicom::kVerificationSopClass) {
       allowed = principal.May(security::Permission::kEcho);
+    } else if (abstract == UID_StorageCommitmentPushModelSOPClass) {
+      // Whoever may store may ask whether we committed to what it stored.
+      query_retrieve = true;  // its requests travel uncompressed too
+      allowed = principal.May(security::Permission::kStore);
     } else if (QueryRetrieveSopClass(abstract, &service, nullptr)) {
       query_retrieve = true;
       allowed = principal.May(service == QrService::kFind   ? security::Permission::kFind
@@ -588,6 +593,7 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
   const int dimse_timeout = config_.dicom.dimse_timeout_seconds;
   int idle_seconds = 0;
   int stored = 0, failed = 0;
+  std::vector<UndeliveredReport> undelivered_reports;
   for (;;) {
     T_DIMSE_Message msg;
     T_ASC_PresentationContextID pres_id = 0;
@@ -629,6 +635,14 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
         ASC_abortAssociation(assoc);
         break;
       }
+      continue;
+    }
+    if (msg.CommandField == DIMSE_N_ACTION_RQ) {
+      ServiceContext service{assoc, principal, archive_, config_, peer.ToString() + " (" + calling_log + ")"};
+      std::optional<UndeliveredReport> undelivered;
+      AssociationState state = HandleStorageCommitment(service, pres_id, msg.msg.NActionRQ, undelivered);
+      if (undelivered) undelivered_reports.push_back(std::move(*undelivered));
+      if (state != AssociationState::kOpen) break;
       continue;
     }
     if (msg.CommandField == DIMSE_C_CANCEL_RQ) continue;  // for an operation already finished
@@ -707,6 +721,8 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
                failed);
   LeaveAssociation(req.calling_ae);
   cleanup();
+  // Reports the requester did not wait for go to its own listener.
+  for (UndeliveredReport& report : undelivered_reports) DeliverReportLater(config_, archive_, principal, report);
 }
 
 }  // namespace bastion::dimse

@@ -297,7 +297,8 @@ class SqliteCatalog final : public Catalog {
 
   // `sql` prepared on `db` with `binds` as ?1, ?2, ...
   static Result<std::vector<HeldInstance>> LookupIn(sqlite3* db, std::span<const std::string> sop_uids) {
-    BASTION_ASSIGN_OR_RETURN(StatementPtr q, Prepare(db, "SELECT sop_class_uid, source FROM instances WHERE sop_uid = ?1", {}));
+    BASTION_ASSIGN_OR_RETURN(StatementPtr q,
+                             Prepare(db, "SELECT sop_class_uid, source FROM instances WHERE sop_uid = ?1", {}));
     std::vector<HeldInstance> held;
     for (const std::string& uid : sop_uids) {
       sqlite3_reset(q.get());

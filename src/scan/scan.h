@@ -150,6 +150,7 @@ struct SelfNode {
   std::vector<std::string> allow;  // "echo", "store", "find", "move", "get"
   bool tls_only = false;
   bool pinned = false;
+  bool listens = false;  // a port is registered: Bastion connects to it (C-MOVE, commitment reports)
 };
 struct SelfCertificate {
   std::string what;  // "server certificate", "local CA"

@@ -193,17 +193,22 @@ std::vector<Finding> CheckSelf(const SelfState& state) {
                                           : " valid for " + std::to_string(days) + " more days"),
         "read " + c.path, "notAfter " + std::to_string(c.not_after), bastion));
     // Bastion presents its own certificate when it connects to a TLS-only
-    // destination; a peer checking the purpose refuses one without clientAuth
-    // (what `bastion init` issued before 2026-11-22).
+    // node (a destination that may receive, or a modality's listener for
+    // Storage Commitment reports); a peer checking the purpose refuses one
+    // without clientAuth (what `bastion init` issued before 2026-11-22).
     if (c.what == "server certificate" && !c.client_auth) {
+      auto allows = [](const SelfNode& n, const char* what) {
+        return std::find(n.allow.begin(), n.allow.end(), what) != n.allow.end();
+      };
       std::string destinations;
       for (const auto& n : state.nodes)
-        if (n.tls_only && std::find(n.allow.begin(), n.allow.end(), "receive") != n.allow.end())
+        if (n.tls_only && (allows(n, "receive") || (allows(n, "store") && n.listens)))
           destinations += (destinations.empty() ? "" : ", ") + n.ae_title;
       if (!destinations.empty())
         out.push_back(MakeFinding("S4", Severity::kMedium, target,
-                                  c.what + " is not valid for TLS clients (no clientAuth): C-MOVE and `bastion send` "
-                                           "to " + destinations + " fail in the TLS handshake",
+                                  c.what + " is not valid for TLS clients (no clientAuth): C-MOVE, `bastion send` "
+                                           "and Storage Commitment reports to " + destinations +
+                                           " fail in the TLS handshake",
                                   "read " + c.path, "extendedKeyUsage without clientAuth", bastion));
     }
   }

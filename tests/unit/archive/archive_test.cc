@@ -937,13 +937,20 @@ TEST_F(ArchiveTest, StorageCommitmentRefusesWhoMayNotStoreAndMalformedRequests) 
   no_transaction.transaction_uid.clear();
   CommitmentRequest bad_transaction = no_transaction;
   bad_transaction.transaction_uid = "1.2.abc";
-  for (const CommitmentRequest& bad : {no_transaction, bad_transaction, Commitment({})}) {
+  CommitmentRequest huge_transaction = no_transaction;
+  huge_transaction.transaction_uid = std::string(100000, '1');
+  CommitmentRequest unreadable = Commitment({{kCtImageStorage, kCtSopInstance}});
+  unreadable.malformed = "action type is not 1 (request commitment)";
+  for (const CommitmentRequest& bad :
+       {no_transaction, bad_transaction, huge_transaction, Commitment({}), unreadable}) {
     auto r = archive_->CommitStorage(Uploader(), bad);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
     EXPECT_EQ(LastAuditRecord()["outcome"], "failure");
     EXPECT_FALSE(LastAuditRecord()["details"]["error"].get<std::string>().empty());
+    EXPECT_LE(LastAuditRecord()["details"]["transaction_uid"].get<std::string>().size(), 64u);  // a bounded record
   }
+  EXPECT_EQ(LastAuditRecord()["details"]["error"], "action type is not 1 (request commitment)");
 }
 
 TEST_F(ArchiveTest, StorageCommitmentReportGoesToTheNodesRegisteredPortAndIsAudited) {

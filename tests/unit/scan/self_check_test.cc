@@ -186,5 +186,19 @@ TEST(SelfCheck, AServerCertificateWithoutClientAuthMattersOnlyForTlsDestinations
   EXPECT_EQ(Worst(CheckSelf(s), "S4"), Severity::kInfo);
 }
 
+TEST(SelfCheck, AServerCertificateWithoutClientAuthMattersForTlsModalitiesThatTakeCommitmentReports) {
+  SelfState s = Default();
+  s.certificates[0].client_auth = false;
+  s.nodes.push_back({"CT1", {"10.1.2.4"}, {"echo", "store"}, true, false});  // no port: nothing to connect to
+  EXPECT_EQ(Worst(CheckSelf(s), "S4"), Severity::kInfo);
+  s.nodes.back().listens = true;
+  auto f = CheckSelf(s);
+  EXPECT_EQ(Worst(f, "S4"), Severity::kMedium);
+  auto it = std::find_if(f.begin(), f.end(), [](const Finding& x) { return x.severity == Severity::kMedium; });
+  ASSERT_NE(it, f.end());
+  EXPECT_NE(it->title.find("CT1"), std::string::npos) << it->title;
+  EXPECT_NE(it->title.find("Storage Commitment"), std::string::npos) << it->title;
+}
+
 }  // namespace
 }  // namespace bastion::scan
