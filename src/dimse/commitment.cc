@@ -234,14 +234,14 @@ AssociationState HandleStorageCommitment(ServiceContext& ctx, T_ASC_Presentation
 
   auto answer = ctx.archive.CommitStorage(ctx.principal, req);
   if (!answer.ok()) {
-    std::uint16_t status = refusal;
-    if (status == 0) {
-      const Status& s = answer.status();
-      status = s.code() == Code::kPermissionDenied                     ? STATUS_N_Refused_NotAuthorized
-               : s.code() != Code::kInvalidArgument                    ? STATUS_N_ProcessingFailure
-               : req.transaction_uid.empty() || req.references.empty() ? STATUS_N_MissingAttribute
-                                                                       : STATUS_N_InvalidAttributeValue;
-    }
+    const Code code = answer.status().code();
+    // Who may not ask is told so first, whatever else is wrong with the request.
+    const std::uint16_t status = code == Code::kPermissionDenied  ? STATUS_N_Refused_NotAuthorized
+                                 : refusal != 0                   ? refusal
+                                 : code != Code::kInvalidArgument ? STATUS_N_ProcessingFailure
+                                 : req.transaction_uid.empty() || req.references.empty()
+                                     ? STATUS_N_MissingAttribute
+                                     : STATUS_N_InvalidAttributeValue;
     spdlog::info("association with {}: storage commitment request refused ({}): {}", ctx.peer_log, Hex4(status),
                  answer.status().message());
     OFCondition cond = SendActionResponse(ctx.assoc, pres_id, request, status, answer.status().message());

@@ -6,6 +6,9 @@ to them and takes the report on the same association, or on a listener of
 its own after releasing (over TLS for a TLS-only node). A node that may not
 store gets nothing, a store-only node learns nothing of what others sent, and
 every malformed request gets a clear status while the server keeps serving.
+Debian's Orthanc, acting as a modality's router, sends and asks for
+commitment the way it does for any PACS, in a network namespace of the
+test's own (Orthanc binds every interface).
 """
 
 import json
@@ -14,6 +17,7 @@ import shutil
 import unittest
 
 import harness as h
+import scan_targets as st
 
 CLIENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients")
 CT = "CT_small.dcm"
@@ -222,6 +226,67 @@ class StorageCommitmentTest(h.BastionTestCase):
         self.assertIn("no port is registered for CT1", rec["details"]["error"])
         self.assertIn("bastion node add --port", b.server.stderr_text())
         b.stop()
+
+
+class OrthancAsModalityTest(h.BastionTestCase):
+    """Orthanc 1.10 (DCMTK underneath) sends to Bastion with StorageCommitment
+    on, as its REST API offers, and reports what Bastion committed."""
+
+    ORTHANC_DICOM = 4242
+
+    def setUp(self):
+        super().setUp()
+        if not st.netns_available():
+            self.skipTest("needs root and unshare/nsenter: Orthanc 1.10 binds every interface")
+        self.ns = st.NetNs(self.transcript)
+        self.addCleanup(self.ns.close)
+
+    def rest(self, method, path, body=None):
+        args = ["curl", "-s", "--max-time", "60", "-X", method, f"http://127.0.0.1:8042{path}"]
+        if body is not None:
+            args += ["--data-binary", json.dumps(body)]
+        p = self.ns.run(args, timeout=90)
+        self.assertEqual(p.returncode, 0, p.out)
+        return json.loads(p.stdout)
+
+    def test_orthanc_stores_and_bastion_commits(self):
+        b = self.new_bastion()
+        b.node_add("ORTHANC", allow="echo,store", port=self.ORTHANC_DICOM)
+        log = os.path.join(self.tmp, "bastion-in-netns.log")
+        server = self.ns.spawn([h.BASTION_BIN, "serve", "--data", b.data], log)
+        def ready():
+            with open(log, errors="replace") as f:
+                return server.poll() is None and "ready:" in f.read()
+        h.wait_for(ready, 30, what="bastion ready in the namespace")
+        st.start_orthanc(self.ns, self.tmp, {
+            "DicomAet": "ORTHANC", "DicomPort": self.ORTHANC_DICOM,
+            "DicomModalities": {"bastion": ["BASTION", h.LOOPBACK, b.plain_port]},
+        }, dicomweb=False)
+        files = [os.path.join(h.PYDICOM_TEST_FILES, n) for n in (CT, MR)]
+        st.store(self.ns, self.ORTHANC_DICOM, "ORTHANC", files)
+        ids = self.rest("GET", "/instances")
+        self.assertEqual(len(ids), 2)
+        sent = self.rest("POST", "/modalities/bastion/store",
+                         {"Resources": ids, "StorageCommitment": True, "Synchronous": True})
+        transaction = sent.get("StorageCommitmentTransactionUID")
+        self.assertTrue(transaction, sent)
+        report = {}
+
+        def reported():
+            report.update(self.rest("GET", f"/storage-commitment/{transaction}"))
+            return report.get("Status") != "Pending"
+        h.wait_for(reported, 60, interval=0.5, what="Orthanc's storage commitment report")
+        self.assertEqual(report["Status"], "Success", report)
+        uids = {h.sop_info(f)[1] for f in files}
+        self.assertEqual({i["SOPInstanceUID"] for i in report["Success"]}, uids, report)
+        self.assertEqual(report["Failures"], [], report)
+        self.assertEqual(len(h.stored_objects(b.data)), 2)
+        asked = [r for r in b.audit_records() if r["type"] == "storage.commit"]
+        self.assertEqual([(r["outcome"], r["details"]["committed"]) for r in asked], [("success", 2)])
+        delivered = [r for r in b.audit_records() if r["type"] == "storage.commit.report"]
+        self.assertEqual([r["outcome"] for r in delivered], ["success"], delivered)
+        # Orthanc releases once answered and takes the report on its own port.
+        self.assertEqual(delivered[0]["details"]["how"], "new association", delivered)
 
 
 if __name__ == "__main__":
