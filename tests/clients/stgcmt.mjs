@@ -6,7 +6,8 @@
 //                     "transaction": "1.2.3", "refs": [["1.2.840...", "1.2.3.4"]],
 //                     "linger_ms": 5000, "listen_port": 0, "timeout_ms": 20000}'
 //
-// Sends one N-ACTION (request commitment) and waits for the N-EVENT-REPORT:
+// Sends the files of "store_files" first (C-STORE, same association), then
+// one N-ACTION (request commitment), and waits for the N-EVENT-REPORT:
 // on the same association (unless "same_association" is false), and on a
 // listener of its own on 127.0.0.1:listen_port when one is given (a modality
 // that releases at once and takes the report on a new association).
@@ -20,7 +21,7 @@ import dimse from 'dcmjs-dimse';
 
 const { Client, Scp, Dataset } = dimse;
 dimse.log.setLevel('error');
-const { NActionRequest, NEventReportRequest } = dimse.requests;
+const { CStoreRequest, NActionRequest } = dimse.requests;
 const { NEventReportResponse } = dimse.responses;
 const { Status, SopClass, TransferSyntax, PresentationContextResult } = dimse.constants;
 
@@ -95,6 +96,12 @@ class ReportScp extends Scp {
 
 function send() {
   const client = new Client();
+  out.store_statuses = [];
+  for (const file of args.store_files ?? []) {
+    const store = new CStoreRequest(file);
+    store.on('response', (response) => out.store_statuses.push(response.getStatus()));
+    client.addRequest(store);
+  }
   const request = new NActionRequest(SopClass.StorageCommitmentPushModel, args.requested_instance ?? pushModelInstance,
                                      args.action_type ?? 1);
   if (!args.no_dataset) {

@@ -97,6 +97,23 @@ class StorageCommitmentTest(h.BastionTestCase):
         self.assertEqual(b.audit_verify().returncode, 0)
         b.stop()
 
+    def test_store_then_commit_on_one_association(self):
+        """What most scanners do: the images, then the request, then wait for the report."""
+        b = self.new_bastion()
+        b.node_add("CT1", allow="echo,store")
+        b.start()
+        files = [os.path.join(h.PYDICOM_TEST_FILES, n) for n in (CT, MR)]
+        refs = [list(h.sop_info(f)[:2]) for f in files]
+        got = self.commit(b, "CT1", refs, store_files=files)
+        self.assertEqual(got["store_statuses"], [0, 0], got)
+        self.assertEqual(got["action_status"], 0, got)
+        self.assertEqual([r["via"] for r in got["reports"]], ["same association"], got)
+        self.assertEqual(sorted(got["reports"][0]["referenced"]), sorted(refs))
+        self.assertEqual(got["reports"][0]["event_type"], 1)
+        self.assertEqual(len(h.stored_objects(b.data)), 2)
+        self.assertIn("closed: 2 stored, 0 refused", b.server.stderr_text())
+        b.stop()
+
     def test_report_goes_to_the_modality_listener_when_it_released_first(self):
         b = self.new_bastion()
         listen_port = h.free_port(exclude=(b.tls_port, b.plain_port, b.https_port))
