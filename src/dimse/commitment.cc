@@ -8,6 +8,7 @@
 #include <dcmtk/dcmdata/dcxfer.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 
 #include "dimse/scu.h"
@@ -19,7 +20,7 @@ namespace bastion::dimse {
 namespace {
 
 // The action information of one request: 50,000 references (the archive's
-// limit) take about 7 MB; more than this is refused unread.
+// limit) take about 7 MB; more than this is read, dropped and refused.
 constexpr std::uint64_t kMaxActionInformationBytes = 16u << 20;
 
 // Collects a dataset in memory up to a bound; past it, counts and drops.
@@ -200,7 +201,7 @@ AssociationState HandleStorageCommitment(ServiceContext& ctx, T_ASC_Presentation
       spdlog::info("association with {}: storage commitment request not received whole ({}), aborting", ctx.peer_log,
                    cond.text());
       ctx.archive.RecordSecurityEvent("storage.commit", archive::Archive::ActorOf(ctx.principal),
-                                      {{"reason", std::string("request not received whole: ") + cond.text()}});
+                                      {{"error", std::string("request not received whole: ") + cond.text()}});
       ASC_abortAssociation(ctx.assoc);
       return AssociationState::kAborted;
     }
@@ -291,7 +292,7 @@ void DeliverReportLater(const Config& config, archive::Archive& archive, const s
   outcome.how = "new association";
   const std::string node = who.kind == security::PrincipalKind::kNode ? who.id : who.via_node;
   if (!report.to) {
-    outcome.error = report.why + "; no port is registered for " + node + " to send it to";
+    outcome.error = report.why + "; no single address and port are registered for " + node + " to send it to";
     spdlog::warn("storage commitment {} for {}: report not delivered: {} (bastion node add --port)",
                  report.transaction_uid, node, outcome.error);
     archive.RecordCommitmentReport(who, report.transaction_uid, outcome);

@@ -519,16 +519,16 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     std::string abstract = pc.abstractSyntax;
     T_ASC_SC_ROLE role = ASC_SC_ROLE_DEFAULT;
     bool allowed = false;
-    bool query_retrieve = false;
+    bool uncompressed_only = false;  // Q/R identifiers and commitment requests, not objects
     QrService service;
     if (abstract == dicom::kVerificationSopClass) {
       allowed = principal.May(security::Permission::kEcho);
     } else if (abstract == UID_StorageCommitmentPushModelSOPClass) {
       // Whoever may store may ask whether we committed to what it stored.
-      query_retrieve = true;  // its requests travel uncompressed too
+      uncompressed_only = true;
       allowed = principal.May(security::Permission::kStore);
     } else if (QueryRetrieveSopClass(abstract, &service, nullptr)) {
-      query_retrieve = true;
+      uncompressed_only = true;
       allowed = principal.May(service == QrService::kFind   ? security::Permission::kFind
                               : service == QrService::kMove ? security::Permission::kMove
                                                             : security::Permission::kGet);
@@ -550,11 +550,11 @@ void DicomServer::HandleConnection(int fd, IpAddress peer, Transport transport) 
     const char* chosen = nullptr;
     for (int t = 0; t < pc.transferSyntaxCount && !chosen; ++t) {
       const char* ts = pc.proposedTransferSyntaxes[t];
-      // Q/R identifiers travel uncompressed; objects in what we store.
-      bool ok = query_retrieve ? (std::strcmp(ts, UID_LittleEndianExplicitTransferSyntax) == 0 ||
-                                  std::strcmp(ts, UID_LittleEndianImplicitTransferSyntax) == 0 ||
-                                  std::strcmp(ts, UID_BigEndianExplicitTransferSyntax) == 0)
-                               : dicom::IsAcceptedTransferSyntax(ts);
+      // Q/R identifiers and commitment requests travel uncompressed; objects in what we store.
+      bool ok = uncompressed_only ? (std::strcmp(ts, UID_LittleEndianExplicitTransferSyntax) == 0 ||
+                                     std::strcmp(ts, UID_LittleEndianImplicitTransferSyntax) == 0 ||
+                                     std::strcmp(ts, UID_BigEndianExplicitTransferSyntax) == 0)
+                                  : dicom::IsAcceptedTransferSyntax(ts);
       if (ok) chosen = ts;
     }
     if (!chosen) {

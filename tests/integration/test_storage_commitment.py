@@ -240,7 +240,7 @@ class StorageCommitmentTest(h.BastionTestCase):
         h.wait_for(lambda: self.records(b, "storage.commit.report"), 10, what="report audit record")
         rec = self.records(b, "storage.commit.report")[0]
         self.assertEqual(rec["outcome"], "failure")
-        self.assertIn("no port is registered for CT1", rec["details"]["error"])
+        self.assertIn("no single address and port are registered for CT1", rec["details"]["error"])
         self.assertIn("bastion node add --port", b.server.stderr_text())
         b.stop()
 
