@@ -114,13 +114,18 @@ struct QueryAnswer {
 
 enum class RetrieveKind { kMove, kGet };
 
-// Where a C-MOVE sends: a registered node that may receive.
+// A registered node Bastion connects to: a C-MOVE destination (one that may
+// receive), or a modality taking a Storage Commitment report.
 struct Destination {
   std::string ae_title;
   Endpoint endpoint;
   bool tls = false;  // the node is TLS-only: connect over TLS
   std::string tls_cert_sha256;  // its pinned certificate, if any
 };
+
+// Where Bastion connects to reach a registered node: its first single
+// address (a range names no host) and its port; nullopt without both.
+std::optional<Destination> DestinationOf(const security::Node& node);
 
 struct RetrievePlan {
   RetrieveKind kind = RetrieveKind::kGet;

@@ -89,14 +89,7 @@ Result<CommitmentAnswer> Archive::CommitStorage(const Principal& who, const Comm
 
   // Where the report goes when the requester's association is gone.
   const std::string& node_ae = who.kind == security::PrincipalKind::kNode ? who.id : who.via_node;
-  if (auto node = node_ae.empty() ? std::nullopt : deps_.nodes->Find(node_ae); node && node->port != 0) {
-    for (const auto& range : node->hosts)
-      if (range.IsSingleAddress()) {
-        answer.report_to =
-            Destination{node->ae_title, Endpoint{range.base, node->port}, node->tls_only, node->tls_cert_sha256};
-        break;
-      }
-  }
+  if (auto node = node_ae.empty() ? std::nullopt : deps_.nodes->Find(node_ae)) answer.report_to = DestinationOf(*node);
 
   details["committed"] = answer.committed.size();
   details["failed"] = answer.failed.size();

@@ -124,6 +124,14 @@ Result<std::vector<index::CatalogRow>> Archive::RetrieveRows(const QueryRequest&
   return rows;
 }
 
+std::optional<Destination> DestinationOf(const security::Node& node) {
+  if (node.port == 0) return std::nullopt;
+  for (const auto& range : node.hosts)
+    if (range.IsSingleAddress())
+      return Destination{node.ae_title, Endpoint{range.base, node.port}, node.tls_only, node.tls_cert_sha256};
+  return std::nullopt;
+}
+
 Result<RetrievePlan> Archive::PlanRetrieve(const Principal& who, RetrieveKind kind, const QueryRequest& request,
                                            const std::string& move_destination) {
   RetrievePlan plan;
@@ -147,16 +155,9 @@ Result<RetrievePlan> Archive::PlanRetrieve(const Principal& who, RetrieveKind ki
     if (!node) return refuse(Status(Code::kNotFound, "move destination is not a registered node"));
     if (!node->permissions.Has(Permission::kReceive))
       return refuse(Status(Code::kNotFound, "move destination is not allowed to receive"));
-    std::optional<IpAddress> address;
-    for (const auto& range : node->hosts)
-      if (range.IsSingleAddress()) {
-        address = range.base;
-        break;
-      }
-    if (!address || node->port == 0)
+    plan.destination = DestinationOf(*node);
+    if (!plan.destination)
       return refuse(Status(Code::kNotFound, "move destination has no single address and port registered"));
-    plan.destination =
-        Destination{node->ae_title, Endpoint{*address, node->port}, node->tls_only, node->tls_cert_sha256};
   }
   auto rows = RetrieveRows(request);
   if (!rows.ok()) return refuse(rows.status());

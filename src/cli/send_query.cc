@@ -123,13 +123,8 @@ int Query(const std::filesystem::path& data, const QueryOptions& options) {
     PrintError("'" + Printable(options.remote) + "' is not a registered node (bastion node list)");
     return kExitUsage;
   }
-  std::optional<IpAddress> address;
-  for (const auto& range : node->hosts)
-    if (range.IsSingleAddress()) {
-      address = range.base;
-      break;
-    }
-  if (!address || node->port == 0) {
+  std::optional<archive::Destination> to = archive::DestinationOf(*node);
+  if (!to) {
     PrintError("node " + node->ae_title + " has no single address and port registered");
     return kExitUsage;
   }
@@ -140,7 +135,7 @@ int Query(const std::filesystem::path& data, const QueryOptions& options) {
                             {"keys", asked}};
   auto assoc = dimse::ClientAssociation::OpenForFind(
       stack->config,
-      dimse::RemoteNode{node->ae_title, Endpoint{*address, node->port}, node->tls_only, node->tls_cert_sha256}, model);
+      dimse::RemoteNode{to->ae_title, to->endpoint, to->tls, to->tls_cert_sha256}, model);
   if (!assoc.ok()) {
     details["error"] = assoc.status().message();
     (void)stack->audit->Append(audit::AuditEvent{"remote.query", false, Operator(), details});
