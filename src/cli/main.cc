@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   node_add->add_option("--ae", node.ae, "its AE title")->required();
   node_add->add_option("--host", node.hosts, "ADDR[,ADDR...]: IP addresses or CIDR ranges it connects from")
       ->required();
-  node_add->add_option("--port", node.port, "port it listens on (C-MOVE destination)");
+  node_add->add_option("--port", node.port, "port it listens on (C-MOVE destination, Storage Commitment reports)");
   node_add->add_option("--tls-cert-sha256", node.tls_cert_sha256,
                        "pin its client certificate (SHA-256 of the DER); implies --tls-only");
   node_add->add_flag("--tls-only", node.tls_only, "refuse this node on the plain DICOM port");
