@@ -25,7 +25,6 @@ MR = "MR_small.dcm"
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 NOT_HELD = "1.2.826.0.1.3680043.2.1143.424242"
-PUSH_MODEL = "1.2.840.10008.1.20.1"
 
 
 class StorageCommitmentTest(h.BastionTestCase):
