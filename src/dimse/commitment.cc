@@ -8,7 +8,6 @@
 #include <dcmtk/dcmdata/dcxfer.h>
 
 #include <atomic>
-#include <cstdio>
 #include <cstring>
 
 #include "dimse/scu.h"
@@ -118,14 +117,10 @@ OFCondition SendActionResponse(T_ASC_Association* assoc, T_ASC_PresentationConte
                                           nullptr);
 }
 
+std::string StatusHex(std::uint16_t v) { return fmt::format("0x{:04X}", v); }
+
 // Message IDs of the reports we send (unique among our outstanding requests on any association).
 std::atomic<std::uint16_t> next_report_id{1};
-
-std::string Hex4(std::uint16_t v) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "0x%04X", static_cast<unsigned>(v));
-  return buf;
-}
 
 }  // namespace
 
@@ -243,7 +238,7 @@ AssociationState HandleStorageCommitment(ServiceContext& ctx, T_ASC_Presentation
                                  : req.transaction_uid.empty() || req.references.empty()
                                      ? STATUS_N_MissingAttribute
                                      : STATUS_N_InvalidAttributeValue;
-    spdlog::info("association with {}: storage commitment request refused ({}): {}", ctx.peer_log, Hex4(status),
+    spdlog::info("association with {}: storage commitment request refused ({}): {}", ctx.peer_log, StatusHex(status),
                  answer.status().message());
     OFCondition cond = SendActionResponse(ctx.assoc, pres_id, request, status, answer.status().message());
     if (cond.bad()) {
@@ -271,7 +266,7 @@ AssociationState HandleStorageCommitment(ServiceContext& ctx, T_ASC_Presentation
   ReportResult sent = SendCommitmentReport(ctx.assoc, pres_id, next_report_id++, event_type, *info, timeout);
   if (sent.answered) {
     archive::CommitmentReportOutcome outcome{sent.status == STATUS_Success, "same association", ""};
-    if (!outcome.delivered) outcome.error = "it answered the report with status " + Hex4(sent.status);
+    if (!outcome.delivered) outcome.error = "it answered the report with status " + StatusHex(sent.status);
     ctx.archive.RecordCommitmentReport(ctx.principal, req.transaction_uid, outcome);
     if (!outcome.delivered)
       spdlog::warn("association with {}: storage commitment {}: {}", ctx.peer_log, req.transaction_uid, outcome.error);
@@ -308,7 +303,7 @@ void DeliverReportLater(const Config& config, archive::Archive& archive, const s
     if (!status.ok())
       outcome.error = status.status().message();
     else if (*status != STATUS_Success)
-      outcome.error = "it answered the report with status " + Hex4(*status);
+      outcome.error = "it answered the report with status " + StatusHex(*status);
     else
       outcome.delivered = true;
     (*assoc)->Release();

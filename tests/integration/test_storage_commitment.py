@@ -153,6 +153,7 @@ class StorageCommitmentTest(h.BastionTestCase):
         refused = self.commit(b, "CT1", [[CT_IMAGE, ct_uid]], linger_ms=0, timeout_ms=5000)
         self.assertIsNone(refused["action_status"], refused)
         self.assertEqual(refused["reports"], [])
+        self.assertTrue(any("rejected" in e for e in refused["errors"]), refused)
         got = self.commit(b, "CT1", [[CT_IMAGE, ct_uid]], port=b.tls_port, tls=files, linger_ms=0,
                           same_association=False, listen_port=listen_port)
         self.assertEqual(got["action_status"], 0, got)
@@ -172,6 +173,8 @@ class StorageCommitmentTest(h.BastionTestCase):
         got = self.commit(b, "VIEWER", [[CT_IMAGE, ct_uid]], linger_ms=0, timeout_ms=5000)
         self.assertIsNone(got["action_status"], got)  # no context was accepted: nothing could be asked
         self.assertEqual(got["reports"], [])
+        # It did get as far as the server, which refused the context itself.
+        self.assertIn("(VIEWER, plain) accepted, 0 presentation contexts", b.server.stderr_text())
         got = self.commit(b, "NOBODY", [[CT_IMAGE, ct_uid]], linger_ms=0, timeout_ms=5000)
         self.assertIsNone(got["action_status"], got)
         self.assertTrue(any("rejected" in e for e in got["errors"]), got)
